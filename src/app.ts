@@ -1,0 +1,116 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv, type Options as AjvOptions } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import { isMigrated } from './db/migrate.ts';
+import { metrics } from './http/metrics.ts';
+import { registerProblemHandlers, sendProblem } from './http/problems.ts';
+import { requestScope } from './http/request-scope.ts';
+import { categoryRoutes } from './http/routes/categories.ts';
+import { locationRoutes } from './http/routes/locations.ts';
+import { movementRoutes } from './http/routes/movements.ts';
+import { productRoutes } from './http/routes/products.ts';
+import { CategorySchema, ProductSchema } from './http/schemas/catalog.ts';
+import { Problem } from './http/schemas/common.ts';
+import { LocationSchema } from './http/schemas/locations.ts';
+import { MovementSchema, ProductStockSchema, RecordedMovementSchema, StockLevelSchema } from './http/schemas/stock.ts';
+import type { RouteOptions } from './http/types.ts';
+import { startIdempotencyKeyCleanup } from './services/maintenance.ts';
+
+export interface AppOptions {
+  config: Config;
+  db: Database;
+  logger?: FastifyServerOptions['logger'];
+}
+
+// Request bodies are validated strictly (no type coercion: "5" is not a quantity); the query
+// string, path and headers arrive as text, so there numbers and booleans are coerced.
+function validatorCompiler() {
+  const common: AjvOptions = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false };
+  const body = addFormats.default(new Ajv({ ...common, coerceTypes: false }));
+  const text = addFormats.default(new Ajv({ ...common, coerceTypes: 'array' }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? body : text).compile(schema);
+}
+
+/** The whole application as a Fastify instance: the process (src/server.ts) or a test serves it. */
+export async function buildApp({ config, db, logger = false }: AppOptions) {
+  const app = Fastify({
+    logger,
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: false, // answered below as a problem document instead
+    forceCloseConnections: 'idle',
+    ajv: undefined,
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler());
+
+  for (const schema of [Problem, CategorySchema, ProductSchema, LocationSchema, MovementSchema, RecordedMovementSchema, StockLevelSchema, ProductStockSchema]) {
+    app.addSchema(schema);
+  }
+  registerProblemHandlers(app);
+  // While shutting down, requests that still arrive on open connections are refused, so that
+  // the drain finishes; a load balancer retries them on another instance.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) {
+      reply.header('connection', 'close');
+      return sendProblem(reply, 503, 'unavailable', 'the server is shutting down; retry on another instance', {}, 1);
+    }
+  });
+  await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
+  await app.register(metrics, { db });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Stockroom API',
+        version: '1.0.0',
+        description: 'Products, locations, stock levels and an immutable movement ledger. Errors are RFC 9457 problem documents.',
+      },
+      servers: [],
+      tags: [
+        { name: 'catalog', description: 'Categories and products' },
+        { name: 'locations', description: 'Stores and warehouses' },
+        { name: 'stock', description: 'Levels and the movement ledger' },
+        { name: 'operations', description: 'Health, readiness, metrics' },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is running' } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['operations'], summary: 'The database answers and is migrated' } }, async (request, reply) => {
+    const signal = AbortSignal.any([request.abortSignal, AbortSignal.timeout(2000)]);
+    const ready = await isMigrated(db, signal).catch(() => false);
+    if (!ready) return sendProblem(reply, 503, 'unavailable', 'the database is unreachable or not migrated', {}, 1);
+    return { status: 'ready' };
+  });
+
+  // Every route of the versioned API lives in this one encapsulated plugin; authentication
+  // arrives as one more hook registered here, before the routes, without touching a handler.
+  const routeOptions: RouteOptions = { db, idempotencyKeyTtlHours: config.idempotencyKeyTtlHours };
+  await app.register(
+    async (api) => {
+      await api.register(categoryRoutes, routeOptions);
+      await api.register(productRoutes, routeOptions);
+      await api.register(locationRoutes, routeOptions);
+      await api.register(movementRoutes, routeOptions);
+    },
+    { prefix: '/api/v1' },
+  );
+
+  const stopCleanup = startIdempotencyKeyCleanup(db, config.idempotencyKeyTtlHours, app.log);
+  app.addHook('onClose', async () => stopCleanup());
+  return app;
+}

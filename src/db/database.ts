@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { translateDatabaseError, isRetryableTransactionError } from './errors.ts';
+
+// The one place that owns a connection's life: acquire → (BEGIN) → the caller's work →
+// COMMIT or ROLLBACK → release, exactly once, whether the work succeeds, throws, runs past its
+// deadline or loses its client (DESIGN.md patterns 1, 3, 4, 8). Both backends plug in below it
+// through `ConnectionSource`, so the guarantees are written once.
+
+export interface Queryable {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface ScopeOptions {
+  /** Aborting it cancels the running statement and rolls the transaction back. */
+  signal?: AbortSignal | undefined;
+  readOnly?: boolean;
+}
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  inUse: number;
+  waiting: number;
+}
+
+/** A connection checked out of a source; `release` must be called exactly once. */
+export interface RawConnection {
+  run(text: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  exec(script: string): Promise<void>;
+  /** Asks the server to cancel the statement running now; resolves once the request is sent. */
+  cancel(): Promise<void>;
+  /** `broken` destroys the connection instead of returning it to the pool. */
+  release(broken: boolean): void;
+}
+
+export interface ConnectionSource {
+  readonly kind: 'postgres' | 'pglite';
+  /** Rejects with the signal's reason if it aborts first, releasing a late connection itself. */
+  acquire(signal?: AbortSignal): Promise<RawConnection>;
+  stats(): PoolStats;
+  close(): Promise<void>;
+}
+
+const TRANSACTION_ATTEMPTS_MAX = 3;
+
+class Session implements Queryable {
+  #closed = false;
+
+  constructor(
+    private readonly connection: RawConnection,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]> {
+    assert.ok(!this.#closed, 'query on a session after its scope ended');
+    this.signal?.throwIfAborted();
+    const running = this.connection.run(text, params);
+    if (this.signal === undefined) return (await running) as Row[];
+    let cancelling: Promise<void> | undefined;
+    const onAbort = () => {
+      cancelling = this.connection.cancel().catch(() => undefined);
+    };
+    this.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return (await running) as Row[];
+    } finally {
+      this.signal.removeEventListener('abort', onAbort);
+      // Wait for the cancel request to land, so that it can't hit the ROLLBACK that follows.
+      if (cancelling !== undefined) await cancelling;
+      this.signal.throwIfAborted();
+    }
+  }
+
+  async exec(script: string): Promise<void> {
+    assert.ok(!this.#closed, 'exec on a session after its scope ended');
+    this.signal?.throwIfAborted();
+    await this.connection.exec(script);
+  }
+
+  close() {
+    this.#closed = true;
+  }
+}
+
+export class Database {
+  constructor(private readonly source: ConnectionSource) {}
+
+  get kind() {
+    return this.source.kind;
+  }
+
+  /**
+   * Runs `work` in one transaction on one connection. Commits when it resolves; rolls back when
+   * it throws or the signal aborts first. Deadlocks and serialization failures are retried.
+   */
+  async transaction<T>(work: (tx: Queryable) => Promise<T>, options: ScopeOptions = {}): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#scope(work, options, true);
+      } catch (error) {
+        const retry = attempt < TRANSACTION_ATTEMPTS_MAX && isRetryableTransactionError(error);
+        if (!retry || options.signal?.aborted) throw translateDatabaseError(error, options.signal);
+      }
+    }
+  }
+
+  /** Runs `work` on one connection, each statement on its own: for reads that need no snapshot. */
+  async connection<T>(work: (db: Queryable) => Promise<T>, options: ScopeOptions = {}): Promise<T> {
+    try {
+      return await this.#scope(work, options, false);
+    } catch (error) {
+      throw translateDatabaseError(error, options.signal);
+    }
+  }
+
+  async #scope<T>(work: (db: Queryable) => Promise<T>, options: ScopeOptions, transaction: boolean) {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const connection = await this.source.acquire(signal);
+    const session = new Session(connection, signal);
+    let broken = false;
+    try {
+      if (transaction) await connection.run(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+      const result = await work(session);
+      session.close();
+      if (transaction) {
+        // A deadline that passed while the work ran means the client was (or will be) told the
+        // request failed, so nothing of it may commit.
+        signal?.throwIfAborted();
+        await connection.run('COMMIT');
+      }
+      return result;
+    } catch (error) {
+      session.close();
+      if (transaction) {
+        try {
+          await connection.run('ROLLBACK');
+        } catch {
+          broken = true; // a connection that can't roll back is destroyed; the server then rolls back
+        }
+      }
+      throw error;
+    } finally {
+      connection.release(broken);
+    }
+  }
+
+  /** True when the database answers a trivial query. */
+  async ping(signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.connection((db) => db.query('SELECT 1'), { signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  stats(): PoolStats {
+    return this.source.stats();
+  }
+
+  close(): Promise<void> {
+    return this.source.close();
+  }
+}

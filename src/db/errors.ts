@@ -1,0 +1,86 @@
+import { AppError } from '../domain/errors.ts';
+
+// Turns what the drivers throw into the errors of API.md. Anything not recognised here is left
+// as it is, reaches the error handler as an unknown error, and becomes a logged 500: a bug.
+
+interface DriverError {
+  code?: string;
+  constraint?: string;
+  detail?: string;
+  message?: string;
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  '57P01', // admin_shutdown: the server or pg_terminate_backend ended our connection
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: the server is starting or stopping
+  '53300', // too_many_connections
+]);
+
+/** Unique constraints a client can run into, by name, with what to tell it. */
+const UNIQUE_CONFLICTS: Record<string, string> = {
+  products_sku_key: 'a product with this SKU already exists',
+  locations_code_key: 'a location with this code already exists',
+  categories_parent_name_key: 'a category with this name already exists under the same parent',
+};
+
+const REFERENCED_THING: Record<string, string> = {
+  category_id: 'category',
+  parent_id: 'parent category',
+  product_id: 'product',
+  location_id: 'location',
+  to_location_id: 'location',
+};
+
+export function isRetryableTransactionError(error: unknown): boolean {
+  const code = (error as DriverError | undefined)?.code;
+  return code === '40P01' || code === '40001';
+}
+
+function isConnectionError(error: DriverError): boolean {
+  if (error.code !== undefined && (CONNECTION_ERROR_CODES.has(error.code) || error.code.startsWith('08'))) {
+    return true;
+  }
+  const message = error.message ?? '';
+  return (
+    message.includes('Connection terminated') ||
+    message.includes('timeout exceeded when trying to connect') ||
+    message.includes('Client has encountered a connection error') ||
+    message.includes('Cannot use a pool after calling end')
+  );
+}
+
+export function translateDatabaseError(error: unknown, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return signal.reason;
+  if (error instanceof AppError || typeof error !== 'object' || error === null) return error;
+  const driverError = error as DriverError;
+  if (isConnectionError(driverError)) {
+    return new AppError('unavailable', 'the database is unavailable, try again shortly', {}, 1);
+  }
+  switch (driverError.code) {
+    case '57014':
+      return new AppError('timeout', 'a database statement ran past DB_STATEMENT_TIMEOUT_MS and was cancelled');
+    case '40P01':
+    case '40001':
+      return new AppError('unavailable', 'the database was too contended to apply this change; retry it', {}, 1);
+    case '23505': {
+      const detail = UNIQUE_CONFLICTS[driverError.constraint ?? ''];
+      return detail === undefined ? error : new AppError('conflict', detail);
+    }
+    case '23503': {
+      const column = /^Key \((\w+)\)/.exec(driverError.detail ?? '')?.[1] ?? '';
+      const thing = REFERENCED_THING[column] ?? 'referenced resource';
+      if (driverError.detail?.includes('is still referenced')) {
+        return new AppError('conflict', 'it is still in use: other records refer to it');
+      }
+      return new AppError('not_found', `the ${thing} does not exist`);
+    }
+    default:
+      return error;
+  }
+}

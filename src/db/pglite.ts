@@ -1,0 +1,109 @@
+import { PGlite } from '@electric-sql/pglite';
+import { AppError } from '../domain/errors.ts';
+import type { ConnectionSource, RawConnection } from './database.ts';
+import { lockDataDir } from './datadir-lock.ts';
+
+// The embedded database: PostgreSQL compiled to WebAssembly, one connection in this process.
+// Concurrent requests queue for that one connection here, with the same acquire timeout as the
+// PostgreSQL pool, instead of inside PGlite where a transaction could interleave with another.
+
+export interface PgliteOptions {
+  /** A data directory, or undefined for an in-memory database. */
+  dataDir: string | undefined;
+  acquireTimeoutMs: number;
+  /** A data directory dump to start from (tests start from a migrated template). */
+  loadDataDir?: Blob | File;
+}
+
+const INT8_OID = 20;
+
+export async function createPgliteSource(options: PgliteOptions): Promise<ConnectionSource> {
+  const unlock = options.dataDir === undefined ? () => undefined : lockDataDir(options.dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(options.dataDir ?? 'memory://', {
+      parsers: { [INT8_OID]: (value: string) => Number(value) },
+      loadDataDir: options.loadDataDir,
+    });
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+
+  let busy = false;
+  const waiters: Array<() => void> = [];
+
+  const release = () => {
+    const next = waiters.shift();
+    if (next !== undefined) next();
+    else busy = false;
+  };
+
+  const connection = (): RawConnection => {
+    let released = false;
+    return {
+      async run(text, params) {
+        const result = await pglite.query<Record<string, unknown>>(text, params as unknown[] | undefined);
+        return result.rows;
+      },
+      async exec(script) {
+        await pglite.exec(script);
+      },
+      async cancel() {
+        // PGlite runs a statement to its end on this thread; there is nothing to interrupt.
+      },
+      release(broken) {
+        if (released) throw new Error('connection released twice');
+        released = true;
+        if (broken) {
+          // The one connection can't be replaced; make sure no transaction stays open on it.
+          void pglite.query('ROLLBACK').catch(() => undefined).finally(release);
+        } else {
+          release();
+        }
+      },
+    };
+  };
+
+  return {
+    kind: 'pglite',
+    acquire(signal) {
+      signal?.throwIfAborted();
+      if (!busy) {
+        busy = true;
+        return Promise.resolve(connection());
+      }
+      return new Promise((resolve, reject) => {
+        const grant = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(connection());
+        };
+        const leave = (reason: unknown) => {
+          const index = waiters.indexOf(grant);
+          if (index !== -1) waiters.splice(index, 1);
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          reject(reason);
+        };
+        const onAbort = () => leave(signal?.reason);
+        const timer = setTimeout(
+          () => leave(new AppError('unavailable', 'the database was busy for too long; retry shortly', {}, 1)),
+          options.acquireTimeoutMs,
+        );
+        signal?.addEventListener('abort', onAbort, { once: true });
+        waiters.push(grant);
+      });
+    },
+    stats() {
+      return { total: 1, idle: busy ? 0 : 1, inUse: busy ? 1 : 0, waiting: waiters.length };
+    },
+    async close() {
+      try {
+        await pglite.close();
+      } finally {
+        unlock();
+      }
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { Queryable } from './database.ts';
+import { Conditions } from './sql.ts';
+
+export interface StockRow {
+  productId: string;
+  sku: string;
+  productName: string;
+  locationId: string;
+  locationCode: string;
+  onHand: number;
+  reserved: number;
+  available: number;
+  reorderPoint: number;
+}
+
+export interface StockFilter {
+  productId?: string | undefined;
+  locationId?: string | undefined;
+  belowReorder?: boolean | undefined;
+  /** When given, `onHand` is the sum of the ledger up to and including this time. */
+  asOf?: Date | undefined;
+  after?: [string, string] | undefined;
+  limit: number;
+}
+
+export async function listStock(db: Queryable, filter: StockFilter): Promise<StockRow[]> {
+  const where = new Conditions();
+  // The ledger keeps no history of reservations, so a level as of a past time has none.
+  const level =
+    filter.asOf === undefined
+      ? 'SELECT s.on_hand AS on_hand, s.reserved AS reserved'
+      : `SELECT coalesce((SELECT sum(ml.delta) FROM movement_lines ml
+                          WHERE ml.product_id = s.product_id AND ml.location_id = s.location_id
+                            AND ml.created_at <= ${where.param(filter.asOf)}), 0)::bigint AS on_hand,
+                0::bigint AS reserved`;
+  if (filter.productId !== undefined) where.add('s.product_id = $?', filter.productId);
+  if (filter.locationId !== undefined) where.add('s.location_id = $?', filter.locationId);
+  if (filter.belowReorder === true) where.add('v.on_hand - v.reserved <= p.reorder_point');
+  if (filter.after !== undefined) where.add('(s.product_id, s.location_id) > ($?::uuid, $?::uuid)', ...filter.after);
+  return db.query<StockRow>(
+    `SELECT s.product_id AS "productId", p.sku, p.name AS "productName", s.location_id AS "locationId",
+            l.code AS "locationCode", v.on_hand AS "onHand", v.reserved, v.on_hand - v.reserved AS available,
+            p.reorder_point AS "reorderPoint"
+     FROM stock_levels s
+     JOIN products p ON p.id = s.product_id
+     JOIN locations l ON l.id = s.location_id
+     CROSS JOIN LATERAL (${level}) v
+     ${where.where()}
+     ORDER BY s.product_id, s.location_id
+     LIMIT ${where.param(filter.limit + 1)}`,
+    where.params,
+  );
+}
+
+export interface LocationLevel {
+  locationId: string;
+  locationCode: string;
+  locationName: string;
+  onHand: number;
+  reserved: number;
+  available: number;
+}
+
+/** A product's level at every location: active ones, and archived ones that still hold a level. */
+export async function productLevels(db: Queryable, productId: string): Promise<LocationLevel[]> {
+  return db.query<LocationLevel>(
+    `SELECT l.id AS "locationId", l.code AS "locationCode", l.name AS "locationName",
+            coalesce(s.on_hand, 0) AS "onHand", coalesce(s.reserved, 0) AS reserved,
+            coalesce(s.on_hand - s.reserved, 0) AS available
+     FROM locations l
+     LEFT JOIN stock_levels s ON s.location_id = l.id AND s.product_id = $1
+     WHERE NOT l.archived OR s.on_hand <> 0 OR s.reserved <> 0
+     ORDER BY lower(l.code)`,
+    [productId],
+  );
+}
+
+/** Levels whose stored value differs from the sum of their ledger (an invariant: always none). */
+export async function levelsDisagreeingWithLedger(db: Queryable, productIds?: string[]) {
+  return db.query<{ productId: string; locationId: string; onHand: number; ledger: number }>(
+    `SELECT s.product_id AS "productId", s.location_id AS "locationId", s.on_hand AS "onHand",
+            coalesce(sum(ml.delta), 0)::bigint AS ledger
+     FROM stock_levels s
+     LEFT JOIN movement_lines ml ON ml.product_id = s.product_id AND ml.location_id = s.location_id
+     WHERE $1::uuid[] IS NULL OR s.product_id = ANY($1::uuid[])
+     GROUP BY s.product_id, s.location_id, s.on_hand
+     HAVING s.on_hand <> coalesce(sum(ml.delta), 0)`,
+    [productIds ?? null],
+  );
+}

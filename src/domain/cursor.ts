@@ -1,0 +1,34 @@
+import { AppError } from './errors.ts';
+
+// Cursors are opaque to clients: the sort key of the last row of a page, base64url-encoded JSON.
+// Keyset pagination keeps every page one index range scan, however deep.
+
+export function encodeCursor(key: readonly (string | number)[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string, arity: number): (string | number)[] {
+  try {
+    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(key) &&
+      key.length === arity &&
+      key.every((part) => typeof part === 'string' || typeof part === 'number')
+    ) {
+      return key;
+    }
+  } catch {
+    // fall through to the problem below
+  }
+  throw new AppError('validation_failed', 'cursor is not one this server issued', {
+    errors: [{ path: '/cursor', message: 'invalid cursor' }],
+  });
+}
+
+/** The page and the cursor of the next one, given rows fetched with `limit + 1`. */
+export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => (string | number)[]) {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  const nextCursor = rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null;
+  return { items, nextCursor };
+}

@@ -1,0 +1,106 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, type ErrorCode } from '../domain/errors.ts';
+import { ClientGoneError } from './request-scope.ts';
+
+// One mapping from every failure to an RFC 9457 problem document (API.md, Conventions). What a
+// client is shown is the code, a title and a detail written for it: never a stack, SQL or path.
+
+const TITLES: Record<ErrorCode | 'internal_error', string> = {
+  bad_request: 'Bad request',
+  unauthenticated: 'Authentication required',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  conflict: 'Conflict',
+  insufficient_stock: 'Insufficient stock',
+  stale_quantity: 'Stale quantity',
+  idempotency_key_in_progress: 'Idempotency key in progress',
+  payload_too_large: 'Payload too large',
+  unsupported_media_type: 'Unsupported media type',
+  validation_failed: 'Validation failed',
+  idempotency_key_reused: 'Idempotency key reused',
+  rate_limited: 'Too many requests',
+  unavailable: 'Service unavailable',
+  timeout: 'Request timeout',
+  internal_error: 'Internal server error',
+};
+
+const VALIDATION_ERRORS_MAX = 50;
+
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  code: ErrorCode | 'internal_error',
+  detail: string,
+  extras: Record<string, unknown> = {},
+  retryAfterS?: number,
+) {
+  if (retryAfterS !== undefined) reply.header('retry-after', String(retryAfterS));
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: `https://stockroom.dev/problems/${code.replaceAll('_', '-')}`, title: TITLES[code], status, detail, code, ...extras }));
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: { missingProperty?: string; additionalProperty?: string };
+}
+
+function validationErrors(errors: AjvError[]) {
+  return errors.slice(0, VALIDATION_ERRORS_MAX).map((error) => {
+    if (error.keyword === 'required') {
+      return { path: `${error.instancePath}/${error.params.missingProperty}`, message: 'is required' };
+    }
+    if (error.keyword === 'additionalProperties') {
+      return { path: `${error.instancePath}/${error.params.additionalProperty}`, message: 'is not a known field' };
+    }
+    return { path: error.instancePath === '' ? '/' : error.instancePath, message: error.message ?? 'is invalid' };
+  });
+}
+
+const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query string', params: 'path', headers: 'headers' };
+
+export function registerProblemHandlers(app: FastifyInstance) {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof ClientGoneError) {
+      // Nobody is left to answer; the transaction has been rolled back.
+      request.log.info('client went away before the answer; its work was rolled back');
+      return reply.code(499).send();
+    }
+    if (error instanceof AppError) {
+      if (error.status >= 500) request.log.warn({ code: error.code }, error.detail);
+      return sendProblem(reply, error.status, error.code, error.detail, error.extras, error.retryAfterS);
+    }
+    if (error.validation !== undefined) {
+      const errors = validationErrors(error.validation as AjvError[]);
+      const part = PART_NAMES[error.validationContext ?? 'body'] ?? 'request';
+      const detail = `the ${part} is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`;
+      return sendProblem(reply, 422, 'validation_failed', detail, { errors });
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendProblem(reply, 400, 'bad_request', `Content-Type ${request.headers['content-type'] ?? '(none)'} is not accepted here; send application/json`);
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return sendProblem(reply, 400, 'bad_request', 'the JSON body is empty');
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return sendProblem(reply, 400, 'bad_request', 'the body is not valid JSON');
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendProblem(reply, 413, 'payload_too_large', 'the body is larger than this server accepts');
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return sendProblem(reply, 400, 'bad_request', 'Content-Length does not match the body');
+    }
+    if (error instanceof SyntaxError || error.statusCode === 400) {
+      return sendProblem(reply, 400, 'bad_request', 'the request is malformed');
+    }
+    if (error.statusCode === 413) return sendProblem(reply, 413, 'payload_too_large', 'the body is larger than this server accepts');
+    if (error.statusCode === 415) return sendProblem(reply, 400, 'bad_request', 'this content type is not accepted here');
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, 500, 'internal_error', 'something went wrong on our side; it has been logged');
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'not_found', `there is no ${request.method} ${request.url.split('?')[0]}`),
+  );
+}

@@ -1,0 +1,56 @@
+import { Type } from 'typebox';
+import * as service from '../../services/movements.ts';
+import * as stock from '../../services/stock.ts';
+import { IdParams, Page, problems } from '../schemas/common.ts';
+import { CreateMovementSchema, IdempotencyHeaders, MovementQuerySchema, StockQuerySchema } from '../schemas/stock.ts';
+import { contextOf, type App, type RouteOptions } from '../types.ts';
+
+export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: RouteOptions) {
+  app.post('/movements', {
+    schema: {
+      tags: ['stock'],
+      summary: 'Record a movement',
+      description:
+        'All lines apply or none. With an Idempotency-Key, a repeat of the same request answers the first answer again ' +
+        '(header Idempotent-Replayed: true) and writes nothing.',
+      headers: IdempotencyHeaders,
+      body: CreateMovementSchema,
+      response: { 201: Type.Ref('RecordedMovement'), ...problems(400, 404, 409, 413, 422, 503, 504) },
+    },
+  }, async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    const result = await service.recordMovement(
+      contextOf(request, db),
+      request.body,
+      key === undefined
+        ? undefined
+        : { key, requestHash: service.fingerprint('POST', '/api/v1/movements', request.body), ttlHours: idempotencyKeyTtlHours },
+    );
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    else app.metrics.movementsWritten.inc({ type: request.body.type });
+    // The body is sent as the exact text stored with the idempotency key.
+    return reply.code(result.statusCode as 201).type('application/json').send(result.body);
+  });
+
+  app.get('/movements', {
+    schema: { tags: ['stock'], summary: 'The movement history, newest first', querystring: MovementQuerySchema, response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(422) } },
+  }, (request) => {
+    const { from, to, ...query } = request.query;
+    return service.listMovements(contextOf(request, db), {
+      ...query,
+      from: from === undefined ? undefined : new Date(from),
+      to: to === undefined ? undefined : new Date(to),
+    });
+  });
+
+  app.get('/movements/:id', {
+    schema: { tags: ['stock'], summary: 'Get a movement', params: IdParams, response: { 200: Type.Ref('Movement'), ...problems(404) } },
+  }, (request) => service.getMovement(contextOf(request, db), request.params.id));
+
+  app.get('/stock', {
+    schema: { tags: ['stock'], summary: 'Stock levels', querystring: StockQuerySchema, response: { 200: Page(Type.Ref('StockLevel'), 'StockLevel'), ...problems(422) } },
+  }, (request) => {
+    const { asOf, ...query } = request.query;
+    return stock.listStock(contextOf(request, db), { ...query, asOf: asOf === undefined ? undefined : new Date(asOf) });
+  });
+}

@@ -1,0 +1,73 @@
+import { Type, type Static } from 'typebox';
+import { Nullable, PageQuery, Timestamp, Uuid } from './common.ts';
+
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+
+export const CategorySchema = Type.Object(
+  { id: Uuid, name: Type.String(), parentId: Nullable(Uuid), createdAt: Timestamp, updatedAt: Timestamp },
+  { $id: 'Category' },
+);
+export const CreateCategorySchema = Type.Object({ name: Name, parentId: Type.Optional(Nullable(Uuid)) }, { additionalProperties: false });
+export const UpdateCategorySchema = Type.Object(
+  { name: Type.Optional(Name), parentId: Type.Optional(Nullable(Uuid)) },
+  { additionalProperties: false, minProperties: 1 },
+);
+export const CategoryQuerySchema = Type.Object({ ...PageQuery, parentId: Type.Optional(Uuid) });
+
+const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S(.*\\S)?$', description: 'Unique, case-insensitively' });
+const Unit = Type.String({ minLength: 1, maxLength: 16, description: 'Base unit of quantities, e.g. pcs, g, ml' });
+const Description = Nullable(Type.String({ maxLength: 4000 }));
+const Barcode = Nullable(Type.String({ minLength: 1, maxLength: 64 }));
+const ReorderPoint = Type.Integer({ minimum: 0, maximum: 1_000_000_000 });
+
+export const ProductSchema = Type.Object(
+  {
+    id: Uuid,
+    sku: Type.String(),
+    name: Type.String(),
+    description: Nullable(Type.String()),
+    categoryId: Nullable(Uuid),
+    category: Nullable(Type.Object({ id: Uuid, name: Type.String() })),
+    unit: Type.String(),
+    barcode: Nullable(Type.String()),
+    reorderPoint: Type.Integer(),
+    imageUrl: Nullable(Type.String()),
+    archived: Type.Boolean(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  },
+  { $id: 'Product' },
+);
+export const CreateProductSchema = Type.Object(
+  {
+    sku: Sku,
+    name: Name,
+    description: Type.Optional(Description),
+    categoryId: Type.Optional(Nullable(Uuid)),
+    unit: Type.Optional(Unit),
+    barcode: Type.Optional(Barcode),
+    reorderPoint: Type.Optional(ReorderPoint),
+  },
+  { additionalProperties: false },
+);
+export const UpdateProductSchema = Type.Object(
+  {
+    sku: Type.Optional(Sku),
+    name: Type.Optional(Name),
+    description: Type.Optional(Description),
+    categoryId: Type.Optional(Nullable(Uuid)),
+    unit: Type.Optional(Unit),
+    barcode: Type.Optional(Barcode),
+    reorderPoint: Type.Optional(ReorderPoint),
+    archived: Type.Optional(Type.Boolean({ description: 'false restores an archived product' })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export const ProductQuerySchema = Type.Object({
+  ...PageQuery,
+  q: Type.Optional(Type.String({ maxLength: 200, description: 'Matches SKU or name, case-insensitively' })),
+  categoryId: Type.Optional(Uuid),
+  archived: Type.Optional(Type.Boolean()),
+});
+
+export type CreateProduct = Static<typeof CreateProductSchema>;

@@ -1,0 +1,139 @@
+import { Type } from 'typebox';
+import { Nullable, PageQuery, QUANTITY_MAX, Timestamp, Uuid } from './common.ts';
+
+export const MovementType = Type.Union(
+  [Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('transfer'), Type.Literal('adjustment')],
+);
+const Text = (max: number) => Type.String({ maxLength: max });
+
+export const CreateMovementSchema = Type.Object(
+  {
+    type: MovementType,
+    locationId: Type.String({ format: 'uuid', description: 'inbound/adjustment: where; outbound/transfer: from' }),
+    toLocationId: Type.Optional(Type.String({ format: 'uuid', description: 'transfer only' })),
+    lines: Type.Array(
+      Type.Object(
+        {
+          productId: Uuid,
+          quantity: Type.Optional(
+            Type.Integer({
+              minimum: -QUANTITY_MAX,
+              maximum: QUANTITY_MAX,
+              description: 'Positive; for an adjustment a non-zero signed delta',
+            }),
+          ),
+          countedQuantity: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: QUANTITY_MAX, description: 'Adjustment only: the counted on-hand' }),
+          ),
+          expectedOnHand: Type.Optional(
+            Type.Integer({
+              minimum: -1_000_000_000_000,
+              maximum: 1_000_000_000_000,
+              description: 'Compare-and-set: refuse the movement unless the on-hand at locationId is this',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 1000 },
+    ),
+    reference: Type.Optional(Text(200)),
+    note: Type.Optional(Text(2000)),
+    reason: Type.Optional(Text(200)),
+  },
+  { additionalProperties: false },
+);
+
+const MovementLine = Type.Object({
+  productId: Uuid,
+  quantity: Type.Integer(),
+  countedQuantity: Type.Optional(Type.Integer()),
+});
+
+const BalanceSchema = Type.Object({
+  productId: Uuid,
+  locationId: Uuid,
+  onHand: Type.Integer(),
+  reserved: Type.Integer(),
+  available: Type.Integer(),
+});
+
+const movementFields = {
+  id: Uuid,
+  type: MovementType,
+  locationId: Uuid,
+  toLocationId: Nullable(Uuid),
+  reference: Nullable(Type.String()),
+  note: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  createdAt: Timestamp,
+  createdBy: Nullable(Type.Object({ id: Uuid, name: Type.String() })),
+  lines: Type.Array(MovementLine),
+};
+
+export const MovementSchema = Type.Object(movementFields, { $id: 'Movement' });
+export const RecordedMovementSchema = Type.Object(
+  { ...movementFields, balances: Type.Array(BalanceSchema, { description: 'The levels after the movement' }) },
+  { $id: 'RecordedMovement' },
+);
+
+export const MovementQuerySchema = Type.Object({
+  ...PageQuery,
+  productId: Type.Optional(Uuid),
+  locationId: Type.Optional(Uuid),
+  type: Type.Optional(MovementType),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive' })),
+});
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$', description: 'Makes the write exactly-once' }),
+  ),
+});
+
+export const StockLevelSchema = Type.Object(
+  {
+    productId: Uuid,
+    sku: Type.String(),
+    productName: Type.String(),
+    locationId: Uuid,
+    locationCode: Type.String(),
+    onHand: Type.Integer(),
+    reserved: Type.Integer(),
+    available: Type.Integer(),
+    reorderPoint: Type.Integer(),
+  },
+  { $id: 'StockLevel' },
+);
+
+export const StockQuerySchema = Type.Object({
+  ...PageQuery,
+  locationId: Type.Optional(Uuid),
+  productId: Type.Optional(Uuid),
+  belowReorder: Type.Optional(Type.Boolean({ description: 'Only levels whose available is at or below the reorder point' })),
+  asOf: Type.Optional(Type.String({ format: 'date-time', description: 'onHand as the ledger had it then (reserved is 0)' })),
+});
+
+const Totals = Type.Object({ onHand: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() });
+
+export const ProductStockSchema = Type.Object(
+  {
+    productId: Uuid,
+    sku: Type.String(),
+    productName: Type.String(),
+    reorderPoint: Type.Integer(),
+    levels: Type.Array(
+      Type.Object({
+        locationId: Uuid,
+        locationCode: Type.String(),
+        locationName: Type.String(),
+        onHand: Type.Integer(),
+        reserved: Type.Integer(),
+        available: Type.Integer(),
+      }),
+    ),
+    total: Totals,
+  },
+  { $id: 'ProductStock' },
+);

@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import * as idempotency from '../db/idempotency.ts';
+import * as movements from '../db/movements.ts';
+import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { AppError, notFound } from '../domain/errors.ts';
+import { uuidv7 } from '../domain/ids.ts';
+import { compareLevelKeys, levelKeys, planMovement, resolveEntries, type MovementInput } from '../domain/movements.ts';
+import type { UseCaseContext } from './context.ts';
+
+export interface IdempotencyRequest {
+  key: string;
+  /** Fingerprint of the request: method, path and canonical body (see `fingerprint`). */
+  requestHash: string;
+  ttlHours: number;
+}
+
+/** The HTTP answer of a write, kept as text so a replay is byte-for-byte the first answer. */
+export interface WriteResult {
+  statusCode: number;
+  body: string;
+  replayed: boolean;
+}
+
+/** Serialises with object keys sorted, so that equal bodies hash equally whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function fingerprint(method: string, path: string, body: unknown): string {
+  return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body)}`).digest('hex');
+}
+
+function presentMovement(row: movements.MovementRow, entries: movements.LedgerEntry[]) {
+  // A request line is the entry at the movement's own location; a transfer's other entry is
+  // the same quantity arriving at toLocationId.
+  const sign = row.type === 'outbound' || row.type === 'transfer' ? -1 : 1;
+  const lines = entries
+    .filter((entry) => entry.locationId === row.locationId)
+    .sort((a, b) => a.lineNo - b.lineNo)
+    .map((entry) => ({
+      productId: entry.productId,
+      quantity: sign * entry.delta,
+      ...(entry.countedQuantity === null ? {} : { countedQuantity: entry.countedQuantity }),
+    }));
+  return {
+    id: row.id,
+    type: row.type,
+    locationId: row.locationId,
+    toLocationId: row.toLocationId,
+    reference: row.reference,
+    note: row.note,
+    reason: row.reason,
+    createdAt: row.createdAt.toISOString(),
+    // Until authentication lands (a later issue) requests have no actor.
+    createdBy: null as { id: string; name: string } | null,
+    lines,
+  };
+}
+
+/**
+ * Records a movement: every line, its level changes, the ledger rows and the idempotency record
+ * in one transaction. Levels are locked in a fixed order, checked, then changed by a guarded
+ * UPDATE; a movement that would oversell or whose expected on-hand is stale writes nothing.
+ */
+export async function recordMovement(
+  ctx: UseCaseContext,
+  input: MovementInput,
+  idempotencyRequest?: IdempotencyRequest,
+  history?: { occurredAt: Date },
+): Promise<WriteResult> {
+  const planned = planMovement(input);
+  const keys = levelKeys(planned);
+  const productIds = [...new Set(input.lines.map((line) => line.productId))];
+  const locationIds = input.toLocationId === undefined ? [input.locationId] : [input.locationId, input.toLocationId];
+
+  return ctx.db.transaction(
+    async (tx) => {
+      if (idempotencyRequest !== undefined) {
+        const stored = await idempotency.claimIdempotencyKey(tx, idempotencyRequest.key, idempotencyRequest.ttlHours);
+        if (stored === 'busy') {
+          throw new AppError('idempotency_key_in_progress', 'a request with this Idempotency-Key is being processed; retry after it finishes', {}, 1);
+        }
+        if (stored !== undefined) {
+          if (stored.requestHash !== idempotencyRequest.requestHash) {
+            throw new AppError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
+          }
+          return { statusCode: stored.statusCode, body: stored.responseBody, replayed: true };
+        }
+      }
+
+      await checkReferences(tx, input, productIds, locationIds);
+      const levels = await movements.lockLevels(tx, keys);
+      const entries = resolveEntries(planned, levels);
+      const balances = await movements.applyDeltas(tx, entries);
+      const row = await movements.insertMovement(
+        tx,
+        {
+          id: uuidv7(history?.occurredAt.getTime()),
+          type: input.type,
+          locationId: input.locationId,
+          toLocationId: input.toLocationId ?? null,
+          reference: input.reference ?? null,
+          note: input.note ?? null,
+          reason: input.reason ?? null,
+          createdById: ctx.actor?.id ?? null,
+        },
+        entries,
+        history?.occurredAt,
+      );
+      balances.sort(compareLevelKeys);
+      const body = JSON.stringify({ ...presentMovement(row, entries), balances });
+      if (idempotencyRequest !== undefined) {
+        await idempotency.saveIdempotencyKey(tx, idempotencyRequest.key, {
+          requestHash: idempotencyRequest.requestHash,
+          statusCode: 201,
+          responseBody: body,
+        });
+      }
+      return { statusCode: 201, body, replayed: false };
+    },
+    { signal: ctx.signal },
+  );
+}
+
+/** Every product and location must exist; none may receive stock once archived. */
+async function checkReferences(
+  tx: Parameters<typeof movements.findReferences>[0],
+  input: MovementInput,
+  productIds: string[],
+  locationIds: string[],
+) {
+  const found = await movements.findReferences(tx, productIds, locationIds);
+  const archived = new Map(found.map((row) => [`${row.kind}:${row.id}`, row.archived]));
+  for (const id of locationIds) {
+    if (!archived.has(`location:${id}`)) throw notFound('location', id);
+    if (archived.get(`location:${id}`)) throw new AppError('conflict', `location ${id} is archived`);
+  }
+  for (const line of input.lines) {
+    if (!archived.has(`product:${line.productId}`)) throw notFound('product', line.productId);
+    if (archived.get(`product:${line.productId}`) && mayAddStock(input.type, line)) {
+      throw new AppError('conflict', `product ${line.productId} is archived: it can only be taken out of stock`);
+    }
+  }
+}
+
+function mayAddStock(type: MovementInput['type'], line: MovementInput['lines'][number]): boolean {
+  if (type === 'outbound') return false;
+  if (type === 'adjustment') return line.countedQuantity !== undefined || (line.quantity ?? 0) > 0;
+  return true; // inbound, and a transfer's destination
+}
+
+export async function getMovement(ctx: UseCaseContext, id: string) {
+  const result = await ctx.db.connection(
+    async (db) => {
+      const row = await movements.findMovement(db, id);
+      return row === undefined ? undefined : { row, entries: await movements.findEntries(db, [id]) };
+    },
+    { signal: ctx.signal },
+  );
+  if (result === undefined) throw notFound('movement', id);
+  return presentMovement(result.row, result.entries);
+}
+
+export async function listMovements(
+  ctx: UseCaseContext,
+  query: Omit<movements.MovementFilter, 'beforeId'> & { cursor?: string | undefined },
+) {
+  const beforeId = query.cursor === undefined ? undefined : String(decodeCursor(query.cursor, 1)[0]);
+  const { rows, entries } = await ctx.db.connection(
+    async (db) => {
+      const rows = await movements.listMovements(db, { ...query, beforeId });
+      const entries = await movements.findEntries(db, rows.slice(0, query.limit).map((row) => row.id));
+      return { rows, entries };
+    },
+    { signal: ctx.signal },
+  );
+  const byMovement = new Map<string, movements.LedgerEntry[]>();
+  for (const entry of entries) {
+    const list = byMovement.get(entry.movementId);
+    if (list === undefined) byMovement.set(entry.movementId, [entry]);
+    else list.push(entry);
+  }
+  const page = pageOf(rows, query.limit, (row) => [row.id]);
+  return {
+    items: page.items.map((row) => presentMovement(row, byMovement.get(row.id) ?? [])),
+    nextCursor: page.nextCursor,
+  };
+}
