@@ -48,6 +48,8 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     genReqId: () => crypto.randomUUID(),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
+  // The API speaks JSON only; any other body type is a 400 (API.md), not a string to validate.
+  app.removeContentTypeParser('text/plain');
 
   for (const schema of [Problem, CategorySchema, ProductSchema, LocationSchema, MovementSchema, RecordedMovementSchema, StockLevelSchema, ProductStockSchema]) {
     app.addSchema(schema);

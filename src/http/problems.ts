@@ -38,7 +38,7 @@ export function sendProblem(
   return reply
     .code(status)
     .type('application/problem+json')
-    .send(JSON.stringify({ type: `https://stockroom.dev/problems/${code.replaceAll('_', '-')}`, title: TITLES[code], status, detail, code, ...extras }));
+    .send(JSON.stringify({ type: `urn:stockroom:problem:${code}`, title: TITLES[code], status, detail, code, ...extras }));
 }
 
 interface AjvError {
