@@ -62,10 +62,11 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     closing = true;
   });
   app.addHook('onRequest', async (_request, reply) => {
-    if (closing) {
-      reply.header('connection', 'close');
-      return sendProblem(reply, 503, 'unavailable', 'the server is shutting down; retry on another instance', {}, 1);
-    }
+    if (closing) return sendProblem(reply, 503, 'unavailable', 'the server is shutting down; retry on another instance', {}, 1);
+  });
+  // A keep-alive connection would outlive the drain: answers sent while closing close theirs.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(metrics, { db });

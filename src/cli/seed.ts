@@ -74,25 +74,47 @@ export async function seedDemo(db: Database): Promise<string> {
   }
 
   const scale = (unit: string) => (unit === 'g' ? 250 : 1);
+  // What each location has received, so that sales and transfers mostly pick stocked products.
+  const stocked = new Map<string, Map<string, { id: string; unit: string }>>();
+  const received = (locationId: string, lines: { id: string; unit: string }[]) => {
+    const shelf = stocked.get(locationId) ?? new Map<string, { id: string; unit: string }>();
+    for (const line of lines) shelf.set(line.id, line);
+    stocked.set(locationId, shelf);
+  };
+  const some = (from: { id: string; unit: string }[], most: number) =>
+    [...new Map(Array.from({ length: between(1, most) }, () => pick(from)).map((p) => [p.id, p])).values()];
+
   const start = Date.now() - DAYS * 86_400_000;
   let written = 0;
   let refused = 0;
   for (let day = 0; day < DAYS; day += 1) {
     for (let n = 0; n < MOVEMENTS_PER_DAY; n += 1) {
       const occurredAt = new Date(start + day * 86_400_000 + Math.floor((n / MOVEMENTS_PER_DAY) * 86_400_000));
-      const lines = Array.from(new Map(Array.from({ length: between(1, 4) }, () => pick(products)).map((p) => [p.id, p])).values());
-      const roll = next();
       const store = pick(stores);
-      const input =
-        roll < 0.2 || day === 0
-          ? { type: 'inbound' as const, locationId: warehouse.id, reference: `PO-${1000 + day * 10 + n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(40, 200) * scale(p.unit) })) }
-          : roll < 0.4
-            ? { type: 'transfer' as const, locationId: warehouse.id, toLocationId: store.id, reference: `TR-${day}-${n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(10, 40) * scale(p.unit) })) }
-            : roll < 0.95
-              ? { type: 'outbound' as const, locationId: store.id, reference: `SALE-${day}-${n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(1, 6) * scale(p.unit) })) }
-              : { type: 'adjustment' as const, locationId: store.id, reason: pick(['damaged', 'expired', 'found in back room']), lines: lines.slice(0, 1).map((p) => ({ productId: p.id, quantity: pick([-2, -1, 1]) * scale(p.unit) })) };
+      const inWarehouse = [...(stocked.get(warehouse.id)?.values() ?? [])];
+      const onShelf = [...(stocked.get(store.id)?.values() ?? [])];
+      const roll = next();
+      let input;
+      let receiver: string | undefined;
+      let lines: { id: string; unit: string }[];
+      if (roll < 0.12 || inWarehouse.length < 20) {
+        lines = some(products, 8);
+        receiver = warehouse.id;
+        input = { type: 'inbound' as const, locationId: warehouse.id, reference: `PO-${10_000 + day * 100 + n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(40, 200) * scale(p.unit) })) };
+      } else if (roll < 0.3 || onShelf.length < 10) {
+        lines = some(inWarehouse, 6);
+        receiver = store.id;
+        input = { type: 'transfer' as const, locationId: warehouse.id, toLocationId: store.id, reference: `TR-${day}-${n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(10, 40) * scale(p.unit) })) };
+      } else if (roll < 0.96) {
+        lines = some(onShelf, 4);
+        input = { type: 'outbound' as const, locationId: store.id, reference: `SALE-${day}-${n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(1, 5) * scale(p.unit) })) };
+      } else {
+        lines = some(onShelf, 1);
+        input = { type: 'adjustment' as const, locationId: store.id, reason: pick(['damaged', 'expired', 'found in back room']), lines: lines.map((p) => ({ productId: p.id, quantity: pick([-2, -1, 1]) * scale(p.unit) })) };
+      }
       try {
         await recordMovement(ctx, input, undefined, { occurredAt });
+        if (receiver !== undefined) received(receiver, lines);
         written += 1;
       } catch (error) {
         // A sale or transfer larger than the shelf is refused, as it would be in the shop.
@@ -101,5 +123,5 @@ export async function seedDemo(db: Database): Promise<string> {
       }
     }
   }
-  return `loaded the demo data set: ${1 + stores.length} locations, ${Object.keys(CATALOG).length} categories, ${products.length} products, ${written} movements over ${DAYS} days (${refused} sales refused for lack of stock)`;
+  return `loaded the demo data set: ${1 + stores.length} locations, ${Object.keys(CATALOG).length} categories, ${products.length} products, ${written} movements over ${DAYS} days (${refused} more were refused for lack of stock, as a shop's would be)`;
 }
