@@ -18,12 +18,14 @@ export class ClientGoneError extends Error {
 declare module 'fastify' {
   interface FastifyRequest {
     abortSignal: AbortSignal;
+    deadlineTimer: NodeJS.Timeout | undefined;
   }
 }
 
 export const requestScope = fp(
   async (app: FastifyInstance, options: { requestTimeoutMs: number }) => {
     app.decorateRequest('abortSignal', undefined as unknown as AbortSignal);
+    app.decorateRequest('deadlineTimer', undefined);
     app.addHook('onRequest', async (request, reply) => {
       const controller = new AbortController();
       request.abortSignal = controller.signal;
@@ -32,10 +34,15 @@ export const requestScope = fp(
           new AppError('timeout', `the request ran past its deadline of ${options.requestTimeoutMs} ms; nothing of it was written`),
         );
       }, options.requestTimeoutMs);
+      timer.unref();
+      request.deadlineTimer = timer;
       reply.raw.once('close', () => {
         clearTimeout(timer);
         if (!reply.raw.writableFinished) controller.abort(new ClientGoneError());
       });
+    });
+    app.addHook('onResponse', async (request) => {
+      clearTimeout(request.deadlineTimer);
     });
   },
   { name: 'request-scope' },

@@ -38,4 +38,9 @@ export const Problem = Type.Object(
 
 /** The error answers a route can give, for its documentation. */
 export const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, Type.Ref('Problem')]));
+  Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: 'A problem document', content: { 'application/problem+json': { schema: Type.Ref('Problem') } } },
+    ]),
+  );
