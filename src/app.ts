@@ -10,6 +10,7 @@ import { isMigrated } from './db/migrate.ts';
 import { metrics } from './http/metrics.ts';
 import { registerProblemHandlers, sendProblem } from './http/problems.ts';
 import { requestScope } from './http/request-scope.ts';
+import { textGuard } from './http/text-guard.ts';
 import { categoryRoutes } from './http/routes/categories.ts';
 import { locationRoutes } from './http/routes/locations.ts';
 import { movementRoutes } from './http/routes/movements.ts';
@@ -70,6 +71,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   });
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(metrics, { db });
+  await app.register(textGuard);
 
   await app.register(swagger, {
     openapi: {

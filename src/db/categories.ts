@@ -54,6 +54,14 @@ export async function updateCategory(
   return rows[0];
 }
 
+/**
+ * Serialises moves in the category tree: two moves checked at the same time (A under B, B under
+ * A) could otherwise both pass the cycle check. Moves are rare; the lock lasts one transaction.
+ */
+export async function lockTreeForMove(db: Queryable): Promise<void> {
+  await db.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
+}
+
 /** True when `candidateId` is `id` itself or one of its descendants (a parent there makes a cycle). */
 export async function isSelfOrDescendant(db: Queryable, id: string, candidateId: string): Promise<boolean> {
   const rows = await db.query<{ found: boolean }>(

@@ -3,19 +3,24 @@ import { AppError } from './errors.ts';
 // Cursors are opaque to clients: the sort key of the last row of a page, base64url-encoded JSON.
 // Keyset pagination keeps every page one index range scan, however deep.
 
-export function encodeCursor(key: readonly (string | number)[]): string {
+export function encodeCursor(key: readonly string[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, arity: number): (string | number)[] {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What each part of a cursor's key must be: a cursor of another shape was not issued here. */
+export type CursorShape = readonly ('string' | 'uuid')[];
+
+export function decodeCursor(cursor: string, shape: CursorShape): string[] {
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (
       Array.isArray(key) &&
-      key.length === arity &&
-      key.every((part) => typeof part === 'string' || typeof part === 'number')
+      key.length === shape.length &&
+      key.every((part, i) => typeof part === 'string' && !part.includes('\u0000') && (shape[i] !== 'uuid' || UUID.test(part)))
     ) {
-      return key;
+      return key as string[];
     }
   } catch {
     // fall through to the problem below
@@ -26,7 +31,7 @@ export function decodeCursor(cursor: string, arity: number): (string | number)[]
 }
 
 /** The page and the cursor of the next one, given rows fetched with `limit + 1`. */
-export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => (string | number)[]) {
+export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => string[]) {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   const nextCursor = rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null;

@@ -35,7 +35,7 @@ export async function listCategories(
   ctx: UseCaseContext,
   query: { parentId?: string | undefined; limit: number; cursor?: string | undefined },
 ) {
-  const after = query.cursor === undefined ? undefined : (decodeCursor(query.cursor, 2) as [string, string]);
+  const after = query.cursor === undefined ? undefined : (decodeCursor(query.cursor, ['string', 'uuid']) as [string, string]);
   const rows = await ctx.db.connection(
     (db) => categories.listCategories(db, { parentId: query.parentId, after, limit: query.limit }),
     { signal: ctx.signal },
@@ -48,6 +48,7 @@ export async function updateCategory(ctx: UseCaseContext, id: string, changes: P
   const row = await ctx.db.transaction(
     async (tx) => {
       if (changes.parentId !== undefined && changes.parentId !== null) {
+        await categories.lockTreeForMove(tx);
         if (await categories.isSelfOrDescendant(tx, id, changes.parentId)) {
           throw validationFailed('/parentId', 'a category cannot be moved under itself or one of its subcategories');
         }

@@ -46,7 +46,7 @@ export async function listLocations(
   ctx: UseCaseContext,
   query: { archived?: boolean | undefined; limit: number; cursor?: string | undefined },
 ) {
-  const afterCode = query.cursor === undefined ? undefined : String(decodeCursor(query.cursor, 1)[0]);
+  const afterCode = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string'])[0];
   const rows = await ctx.db.connection(
     (db) => locations.listLocations(db, { archived: query.archived, afterCode, limit: query.limit }),
     { signal: ctx.signal },

@@ -172,7 +172,7 @@ export async function listMovements(
   ctx: UseCaseContext,
   query: Omit<movements.MovementFilter, 'beforeId'> & { cursor?: string | undefined },
 ) {
-  const beforeId = query.cursor === undefined ? undefined : String(decodeCursor(query.cursor, 1)[0]);
+  const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
   const { rows, entries } = await ctx.db.connection(
     async (db) => {
       const rows = await movements.listMovements(db, { ...query, beforeId });

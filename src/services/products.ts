@@ -59,7 +59,7 @@ export async function listProducts(
   ctx: UseCaseContext,
   query: { q?: string | undefined; categoryId?: string | undefined; archived?: boolean | undefined; limit: number; cursor?: string | undefined },
 ) {
-  const afterSku = query.cursor === undefined ? undefined : String(decodeCursor(query.cursor, 1)[0]);
+  const afterSku = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string'])[0];
   const rows = await ctx.db.connection(
     (db) => products.listProducts(db, { ...query, afterSku }),
     { signal: ctx.signal },

@@ -8,7 +8,7 @@ export async function listStock(
   ctx: UseCaseContext,
   query: Omit<stock.StockFilter, 'after'> & { cursor?: string | undefined },
 ) {
-  const after = query.cursor === undefined ? undefined : (decodeCursor(query.cursor, 2) as [string, string]);
+  const after = query.cursor === undefined ? undefined : (decodeCursor(query.cursor, ['uuid', 'uuid']) as [string, string]);
   const rows = await ctx.db.connection((db) => stock.listStock(db, { ...query, after }), { signal: ctx.signal });
   return pageOf(rows, query.limit, (row) => [row.productId, row.locationId]);
 }
