@@ -158,18 +158,18 @@ export interface MovementFilter {
   type?: MovementType | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
-  /** The id of the last movement of the previous page (ids are time-ordered UUIDv7). */
-  beforeId?: string | undefined;
+  /** The creation time and id of the last movement of the previous page. */
+  before?: [Date, string] | undefined;
   limit: number;
 }
 
-/** Newest first. Product and location filters go through the ledger's indexes. */
+/** Newest first (ties broken by id). Product and location filters go through the ledger's indexes. */
 export async function listMovements(db: Queryable, filter: MovementFilter): Promise<MovementRow[]> {
   const where = new Conditions();
   if (filter.type !== undefined) where.add('m.type = $?', filter.type);
   if (filter.from !== undefined) where.add('m.created_at >= $?', filter.from);
   if (filter.to !== undefined) where.add('m.created_at < $?', filter.to);
-  if (filter.beforeId !== undefined) where.add('m.id < $?', filter.beforeId);
+  if (filter.before !== undefined) where.add('(m.created_at, m.id) < ($?, $?)', ...filter.before);
   if (filter.productId !== undefined && filter.locationId !== undefined) {
     where.add(
       'm.id IN (SELECT movement_id FROM movement_lines WHERE product_id = $? AND location_id = $?)',
@@ -182,7 +182,7 @@ export async function listMovements(db: Queryable, filter: MovementFilter): Prom
     where.add('m.id IN (SELECT movement_id FROM movement_lines WHERE location_id = $?)', filter.locationId);
   }
   return db.query<MovementRow>(
-    `SELECT ${MOVEMENT_COLUMNS} FROM movements m ${where.where()} ORDER BY m.id DESC LIMIT ${where.param(filter.limit + 1)}`,
+    `SELECT ${MOVEMENT_COLUMNS} FROM movements m ${where.where()} ORDER BY m.created_at DESC, m.id DESC LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
   );
 }

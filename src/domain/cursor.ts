@@ -8,9 +8,15 @@ export function encodeCursor(key: readonly string[]): string {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** What each part of a cursor's key must be: a cursor of another shape was not issued here. */
-export type CursorShape = readonly ('string' | 'uuid')[];
+export type CursorShape = readonly ('string' | 'uuid' | 'timestamp')[];
+
+const fits = (part: unknown, kind: CursorShape[number]) =>
+  typeof part === 'string' &&
+  !part.includes('\u0000') &&
+  (kind === 'string' || (kind === 'uuid' ? UUID.test(part) : ISO_TIMESTAMP.test(part) && !Number.isNaN(Date.parse(part))));
 
 export function decodeCursor(cursor: string, shape: CursorShape): string[] {
   try {
@@ -18,7 +24,7 @@ export function decodeCursor(cursor: string, shape: CursorShape): string[] {
     if (
       Array.isArray(key) &&
       key.length === shape.length &&
-      key.every((part, i) => typeof part === 'string' && !part.includes('\u0000') && (shape[i] !== 'uuid' || UUID.test(part)))
+      key.every((part, i) => fits(part, shape[i]!))
     ) {
       return key as string[];
     }

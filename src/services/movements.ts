@@ -170,12 +170,12 @@ export async function getMovement(ctx: UseCaseContext, id: string) {
 
 export async function listMovements(
   ctx: UseCaseContext,
-  query: Omit<movements.MovementFilter, 'beforeId'> & { cursor?: string | undefined },
+  query: Omit<movements.MovementFilter, 'before'> & { cursor?: string | undefined },
 ) {
-  const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
+  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['timestamp', 'uuid']);
   const { rows, entries } = await ctx.db.connection(
     async (db) => {
-      const rows = await movements.listMovements(db, { ...query, beforeId });
+      const rows = await movements.listMovements(db, { ...query, before: before && [new Date(before[0]!), before[1]!] });
       const entries = await movements.findEntries(db, rows.slice(0, query.limit).map((row) => row.id));
       return { rows, entries };
     },
@@ -187,7 +187,7 @@ export async function listMovements(
     if (list === undefined) byMovement.set(entry.movementId, [entry]);
     else list.push(entry);
   }
-  const page = pageOf(rows, query.limit, (row) => [row.id]);
+  const page = pageOf(rows, query.limit, (row) => [row.createdAt.toISOString(), row.id]);
   return {
     items: page.items.map((row) => presentMovement(row, byMovement.get(row.id) ?? [])),
     nextCursor: page.nextCursor,

@@ -71,7 +71,8 @@ CREATE TABLE movements (
   CHECK ((type = 'transfer') = (to_location_id IS NOT NULL)),
   CHECK (to_location_id IS DISTINCT FROM location_id)
 );
-CREATE INDEX movements_created_idx ON movements (created_at);
+-- History is newest first by the database's clock, the one clock every instance shares.
+CREATE INDEX movements_created_idx ON movements (created_at, id);
 CREATE INDEX movements_type_idx ON movements (type, id);
 
 -- One entry per product and location a movement changed: a line of the request is one entry,
