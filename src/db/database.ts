@@ -147,16 +147,6 @@ export class Database {
     }
   }
 
-  /** True when the database answers a trivial query. */
-  async ping(signal?: AbortSignal): Promise<boolean> {
-    try {
-      await this.connection((db) => db.query('SELECT 1'), { signal });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   stats(): PoolStats {
     return this.source.stats();
   }

@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import { Nullable, PageQuery, Timestamp, Uuid } from './common.ts';
 
 const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
@@ -69,5 +69,3 @@ export const ProductQuerySchema = Type.Object({
   categoryId: Type.Optional(Uuid),
   archived: Type.Optional(Type.Boolean()),
 });
-
-export type CreateProduct = Static<typeof CreateProductSchema>;
