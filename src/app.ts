@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { isMigrated } from './db/migrate.ts';
 import { metrics } from './http/metrics.ts';
+import { gracefulClose } from './http/graceful-close.ts';
 import { registerProblemHandlers, sendProblem } from './http/problems.ts';
 import { requestScope } from './http/request-scope.ts';
 import { textGuard } from './http/text-guard.ts';
@@ -43,9 +44,8 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   const app = Fastify({
     logger,
     bodyLimit: config.bodyLimitBytes,
-    return503OnClosing: false, // answered below as a problem document instead
+    return503OnClosing: false, // gracefulClose answers with a problem document instead
     forceCloseConnections: 'idle',
-    ajv: undefined,
     genReqId: () => crypto.randomUUID(),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
@@ -56,19 +56,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     app.addSchema(schema);
   }
   registerProblemHandlers(app);
-  // While shutting down, requests that still arrive on open connections are refused, so that
-  // the drain finishes; a load balancer retries them on another instance.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return sendProblem(reply, 503, 'unavailable', 'the server is shutting down; retry on another instance', {}, 1);
-  });
-  // A keep-alive connection would outlive the drain: answers sent while closing close theirs.
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close');
-  });
+  await app.register(gracefulClose);
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(metrics, { db });
   await app.register(textGuard);

@@ -17,17 +17,20 @@ export async function claimIdempotencyKey(
   key: string,
   ttlHours: number,
 ): Promise<'busy' | StoredResponse | undefined> {
-  const rows = await db.query<{ locked: boolean; requestHash: string | null; statusCode: number | null; responseBody: string | null }>(
-    `SELECT l.locked, k.request_hash AS "requestHash", k.status_code AS "statusCode", k.response_body AS "responseBody"
-     FROM (SELECT pg_try_advisory_xact_lock(hashtextextended('stockroom.idempotency.' || $1, 0)) AS locked) l
-     LEFT JOIN idempotency_keys k
-       ON l.locked AND k.key = $1 AND k.created_at > now() - make_interval(hours => $2)`,
+  const [lock] = await db.query<{ locked: boolean }>(
+    `SELECT pg_try_advisory_xact_lock(hashtextextended('stockroom.idempotency.' || $1, 0)) AS locked`,
+    [key],
+  );
+  if (!lock!.locked) return 'busy';
+  // A statement of its own, so that its snapshot is taken after the lock was: a statement reads
+  // as of its start, and one that took the lock mid-way could miss the record a transaction
+  // committed while releasing it, and write the movement a second time.
+  const rows = await db.query<StoredResponse>(
+    `SELECT request_hash AS "requestHash", status_code AS "statusCode", response_body AS "responseBody"
+     FROM idempotency_keys WHERE key = $1 AND created_at > now() - make_interval(hours => $2)`,
     [key, ttlHours],
   );
-  const row = rows[0]!;
-  if (!row.locked) return 'busy';
-  if (row.requestHash === null) return undefined;
-  return { requestHash: row.requestHash, statusCode: row.statusCode!, responseBody: row.responseBody! };
+  return rows[0];
 }
 
 export async function saveIdempotencyKey(db: Queryable, key: string, response: StoredResponse): Promise<void> {
