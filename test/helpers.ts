@@ -55,11 +55,27 @@ async function pgliteTemplate(): Promise<string> {
   return template;
 }
 
+/** Drops the schemas that test processes killed before their clean-up left behind. */
+async function dropSchemasOfDeadRuns(admin: pg.Client) {
+  const { rows } = await admin.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname ~ '^test_[0-9]+_[a-z0-9]+$'`);
+  for (const { name } of rows) {
+    const pid = Number(name.split('_')[1]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (error) {
+      alive = (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) await admin.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`).catch(() => undefined);
+  }
+}
+
 export async function createTestDatabase(overrides: Partial<Config> = {}): Promise<TestDatabase> {
   if (usingPostgres) {
     const schema = `test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
     const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await admin.connect();
+    await dropSchemasOfDeadRuns(admin);
     await admin.query(`CREATE SCHEMA ${schema}`);
     await admin.end();
     const url = new URL(process.env.DATABASE_URL!);
