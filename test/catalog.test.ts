@@ -2,36 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createCategory, createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
 import { api, createHarness, type ApiResponse, type Harness } from './helpers.ts';
+import { assertProblem, assertValidationError, tag, TIMESTAMP, UNKNOWN_ID, UUID } from './assertions.ts';
 
 // The catalog of API.md: categories (a tree with unique sibling names) and products (unique
 // SKUs, searched, filtered and paged; deleting one archives it, since the ledger refers to it).
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UNKNOWN_ID = '00000000-0000-7000-8000-000000000000';
-
-let tagCounter = 0;
-/** A token no other test uses, to tell this test's rows apart in a shared database. */
-const tag = () => `t${process.pid.toString(36)}${Date.now().toString(36)}${(tagCounter += 1)}`;
-
-function assertProblem(response: ApiResponse, status: number, code: string) {
-  assert.equal(response.status, status, JSON.stringify(response.body));
-  assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-  assert.equal(response.body.status, status);
-  assert.equal(response.body.code, code);
-  assert.equal(typeof response.body.type, 'string');
-  assert.equal(typeof response.body.title, 'string');
-  assert.equal(typeof response.body.detail, 'string');
-}
-
-function assertValidationError(response: ApiResponse, path: string) {
-  assertProblem(response, 422, 'validation_failed');
-  assert.ok(Array.isArray(response.body.errors), 'a validation problem carries errors[]');
-  assert.ok(
-    response.body.errors.some((error: { path: string }) => error.path === path),
-    `expected an error at ${path}, got ${JSON.stringify(response.body.errors)}`,
-  );
-}
 
 // One database and app for the whole file: tests make their own rows and never depend on others'.
 let h: Harness;

@@ -5,13 +5,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
 import { api, createHarness, type ApiResponse, type Harness, type TestApp } from './helpers.ts';
+import { assertProblem, assertValidationError, TIMESTAMP, UUID } from './assertions.ts';
 
 // The specification of POST /api/v1/movements and of the movement history (API.md, "Stock and
 // the movement ledger"). Every refusal is also checked to have written nothing: no level changed
 // and no movement added anywhere.
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 interface Level {
   productId: string;
@@ -19,19 +17,6 @@ interface Level {
   onHand: number;
   reserved: number;
   available: number;
-}
-
-function assertProblem(response: ApiResponse, status: number, code: string) {
-  assert.equal(response.status, status, `expected ${status} ${code}, got ${response.status}: ${JSON.stringify(response.body)}`);
-  assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-  assert.equal(response.body.code, code);
-  assert.equal(response.body.status, status);
-}
-
-function assertValidationError(response: ApiResponse, path: string) {
-  assertProblem(response, 422, 'validation_failed');
-  const paths = (response.body.errors as { path: string }[]).map((error) => error.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
 }
 
 function assertCreated(response: ApiResponse) {

@@ -2,16 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createCategory, createLocation, createProduct, recordMovement } from './factories.ts';
 import { api, createHarness, type Harness, type TestApp } from './helpers.ts';
+import { tag, UNKNOWN_ID } from './assertions.ts';
 
 // Operations of API.md: health, readiness, metrics, the API documentation, and the promise that
 // every error is an RFC 9457 problem document that gives nothing of the inside away.
 
 const BODY_LIMIT_BYTES = 2048;
-const UNKNOWN_ID = '00000000-0000-7000-8000-000000000000';
-
-let tagCounter = 0;
-/** A token no other test uses, to tell this test's rows apart in a shared database. */
-const tag = () => `t${process.pid.toString(36)}${Date.now().toString(36)}${(tagCounter += 1)}`;
 
 // The whole file runs on one app with a small body limit, so that the 413 needs no big body.
 let h: Harness;

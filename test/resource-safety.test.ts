@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Queryable } from '../src/db/database.ts';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { uuidv7 } from '../src/domain/ids.ts';
+import { seededRandom } from '../src/domain/random.ts';
 import { createLocation, createProduct, stockUp } from './factories.ts';
 import { createHarness, listen, usingPostgres, type Harness } from './helpers.ts';
 
@@ -112,16 +113,6 @@ async function withConcurrency(limit: number, tasks: Array<() => Promise<void>>)
     }
   };
   await Promise.all(Array.from({ length: limit }, worker));
-}
-
-/** A small deterministic PRNG (mulberry32), so that a failing mix can be replayed. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function eventually(condition: () => boolean | Promise<boolean>, withinMs: number): Promise<boolean> {
@@ -366,7 +357,7 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
     const plan: Record<Kind, number> = usingPostgres
       ? { ...common, slowBody: 30, slowAbort: 10, locked: 40, lockedAbort: 20 }
       : { ...common, slowBody: 80, slowAbort: 20, locked: 0, lockedAbort: 0 };
-    const rng = random(20_260_422);
+    const rng = seededRandom(20_260_422);
     const kinds = (Object.entries(plan) as Array<[Kind, number]>).flatMap(([kind, count]) => Array<Kind>(count).fill(kind));
     for (let i = kinds.length - 1; i > 0; i -= 1) {
       const j = Math.floor(rng() * (i + 1));

@@ -5,16 +5,11 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
 import { api, createHarness, type ApiResponse, type Harness, type TestApp } from './helpers.ts';
+import { assertProblem } from './assertions.ts';
 
 // The specification of the stock queries (API.md, "Stock and the movement ledger"): levels with
 // their filters and pages, levels as of a past time computed from the ledger, and one product's
 // level at every location.
-
-function assertProblem(response: ApiResponse, status: number, code: string) {
-  assert.equal(response.status, status, `expected ${status} ${code}, got ${response.status}: ${JSON.stringify(response.body)}`);
-  assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-  assert.equal(response.body.code, code);
-}
 
 async function move(app: TestApp, movement: Record<string, unknown>) {
   const response = await recordMovement(app, movement);

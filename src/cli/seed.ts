@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts';
 import { AppError } from '../domain/errors.ts';
+import { seededRandom } from '../domain/random.ts';
 import { createCategory } from '../services/categories.ts';
 import type { UseCaseContext } from '../services/context.ts';
 import { createLocation, listLocations } from '../services/locations.ts';
@@ -12,15 +13,6 @@ import { createProduct } from '../services/products.ts';
 
 const DAYS = 90;
 const MOVEMENTS_PER_DAY = 36;
-
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CATALOG: Record<string, { unit: string; items: string[] }> = {
   Beverages: { unit: 'pcs', items: ['Sparkling Water 1L', 'Still Water 1.5L', 'Cola 330ml', 'Orange Juice 1L', 'Apple Juice 1L', 'Iced Tea 500ml', 'Cold Brew Coffee 250ml', 'Ginger Beer 330ml', 'Lemonade 750ml', 'Oat Milk 1L'] },
@@ -39,7 +31,7 @@ export async function seedDemo(db: Database): Promise<string> {
   if (existing.items.some((location) => location.code === 'WH-CENTRAL')) {
     return 'the demo data set is already loaded (location WH-CENTRAL exists)';
   }
-  const next = random(42);
+  const next = seededRandom(42);
   const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)]!;
   const between = (low: number, high: number) => low + Math.floor(next() * (high - low + 1));
 
