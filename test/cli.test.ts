@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { seedDemo } from '../src/cli/seed.ts';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { createTestDatabase, type TestDatabase } from './helpers.ts';
@@ -34,5 +37,24 @@ describe('stockroom seed --demo', () => {
 
   it('does not load the data set twice', async () => {
     assert.equal(await seedDemo(t.db), 'the demo data set is already loaded (location WH-CENTRAL exists)');
+  });
+});
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+describe('stockroom migrate', () => {
+  it('says the database is up to date when every migration is applied, and exits 0', async () => {
+    const t = await createTestDatabase();
+    // The embedded database takes one process at a time: let go of it for the command.
+    if (t.db.kind === 'pglite') await t.db.close();
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'migrate'], {
+        cwd: ROOT,
+        env: { ...process.env, ...t.env, LOG_LEVEL: 'silent' },
+      });
+      assert.equal(stdout.trim(), 'the database is up to date');
+    } finally {
+      await t.destroy();
+    }
   });
 });
