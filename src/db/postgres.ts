@@ -39,6 +39,10 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
   // An idle client whose server connection dies (restart, pg_terminate_backend) emits 'error' on
   // the pool; pg drops it from the pool by itself, and an unhandled 'error' would kill the process.
   pool.on('error', () => undefined);
+  // A checked-out client has no listener of pg-pool's: its server connection dying between two
+  // statements (pg_terminate_backend, a restart) would emit an unhandled 'error' and end the
+  // process. With this one, the next statement fails as a 503 and the release discards the client.
+  pool.on('connect', (client) => client.on('error', () => undefined));
 
   // Cancel requests go through one separate connection of their own, so that cancelling never
   // waits for a pooled connection (the pool may be exhausted by the very queries being cancelled).
