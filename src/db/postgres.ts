@@ -64,6 +64,17 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
     });
     return control;
   };
+  // One statement at a time on that connection: cancels queue behind each other (pg 9 will
+  // refuse a query sent while another runs on the same client).
+  let cancelling: Promise<unknown> = Promise.resolve();
+  const cancelBackend = (pid: number): Promise<void> => {
+    const next = cancelling.then(async () => {
+      const controller = await controlClient();
+      await controller.query('SELECT pg_cancel_backend($1)', [pid]);
+    });
+    cancelling = next.catch(() => undefined);
+    return next;
+  };
 
   const wrap = (client: pg.PoolClient): RawConnection => {
     let released = false;
@@ -76,10 +87,7 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
       async exec(script) {
         await client.query(script); // no parameters: the simple protocol runs every statement
       },
-      async cancel() {
-        const controller = await controlClient();
-        await controller.query('SELECT pg_cancel_backend($1)', [pid]);
-      },
+      cancel: () => cancelBackend(pid),
       release(broken) {
         if (released) throw new Error('connection released twice');
         released = true;
