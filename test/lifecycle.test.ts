@@ -1,109 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
+import { killServers, SHUTDOWN_TIMEOUT_MS, START_TIMEOUT_MS, startServer, type Exit } from './server-process.ts';
 
 // The process around the app (DESIGN.md pattern 2, API.md "Running it"), tested as an operator
 // meets it: `node bin/stockroom.mjs serve` as a child process, stopped with SIGTERM.
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHUTDOWN_TIMEOUT_MS = 4000;
-const START_TIMEOUT_MS = 30_000;
-
-/** A port that was free a moment ago: listen on port 0, read the number, close. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface Server {
-  child: ChildProcess;
-  base: string;
-  /** Resolves when the process logs that it serves; rejects if it exits first. */
-  started: Promise<void>;
-  exited: Promise<Exit>;
-  hasExited(): boolean;
-  stderr(): string;
-  /** Sends SIGTERM and resolves with the exit and how long it took. */
-  stop(): Promise<Exit & { elapsedMs: number }>;
-}
-
-const running = new Set<ChildProcess>();
-
-function startServer(database: TestDatabase, port: number): Server {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !['DATABASE_URL', 'STOCKROOM_DATA_DIR', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS'].includes(name)) env[name] = value;
-  }
-  Object.assign(env, database.env, {
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'info',
-    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-  });
-  const child = spawn(process.execPath, ['bin/stockroom.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  let exited = false;
-  const exit = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = true;
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const started = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not started within ${START_TIMEOUT_MS} ms:\n${stdout}\n${stderr}`)), START_TIMEOUT_MS).unref();
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      if (stdout.includes('Stockroom is serving')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exit.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`exited (code ${code}, signal ${signal}) before serving:\n${stderr}`));
-    });
-  });
-  started.catch(() => undefined); // a test that expects the process to fail awaits `exited` instead
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  return {
-    child,
-    base: `http://127.0.0.1:${port}`,
-    started,
-    exited: exit,
-    hasExited: () => exited,
-    stderr: () => stderr,
-    async stop() {
-      const sent = Date.now();
-      if (!exited) child.kill('SIGTERM');
-      const result = await Promise.race([
-        exit,
-        sleep(SHUTDOWN_TIMEOUT_MS + 5000, undefined, { ref: false }).then(() => {
-          child.kill('SIGKILL');
-          return exit;
-        }),
-      ]);
-      return { ...result, elapsedMs: Date.now() - sent };
-    },
-  };
-}
 
 async function json(response: Response): Promise<any> {
   const text = await response.text();
@@ -139,12 +43,12 @@ describe('the server process', () => {
     if (!usingPostgres) await database.db.close();
   });
   after(async () => {
-    for (const child of running) child.kill('SIGKILL');
+    killServers();
     await database.destroy();
   });
 
   it('answers /readyz with 200 as soon as it says it is serving, and exits 0 on SIGTERM', async () => {
-    const server = startServer(database, await freePort());
+    const server = await startServer(database);
     await server.started;
     const ready = await fetch(`${server.base}/readyz`);
     assert.equal(ready.status, 200);
@@ -158,7 +62,7 @@ describe('the server process', () => {
   });
 
   it('drains on SIGTERM under write load: exits 0 in time, and exactly the movements answered 201 are in the ledger', async () => {
-    const server = startServer(database, await freePort());
+    const server = await startServer(database);
     await server.started;
     const location = await create(server.base, '/api/v1/locations', { code: `DRAIN-${Date.now()}`, name: 'Drain test' });
     const product = await create(server.base, '/api/v1/products', { sku: `DRAIN-${Date.now()}`, name: 'Drain test' });
@@ -205,7 +109,7 @@ describe('the server process', () => {
     for (const failure of failures) assert.match(failure, /ECONNREFUSED|ECONNRESET|other side closed|SocketError/);
 
     // Restarted on the same database: every movement answered 201 is there, and no other.
-    const restarted = startServer(database, await freePort());
+    const restarted = await startServer(database);
     await restarted.started;
     const ledger = await movementIds(restarted.base, product.id);
     assert.deepEqual([...ledger].sort(), [...answered201].sort());
@@ -218,7 +122,7 @@ describe('the server process', () => {
   it('exits 0 within SHUTDOWN_TIMEOUT_MS even while a client holds a connection open without sending a request', async () => {
     // Browsers and load balancers open connections ahead of need; one that never sends a request
     // is idle, and must not keep a SIGTERM from finishing.
-    const server = startServer(database, await freePort());
+    const server = await startServer(database);
     await server.started;
     const socket = connect(Number(new URL(server.base).port), '127.0.0.1');
     socket.on('error', () => undefined);
@@ -238,9 +142,9 @@ describe('the server process', () => {
       ? 'lets two servers share one PostgreSQL database'
       : 'refuses a second server on the same embedded data directory with one clear line, and keeps the first serving',
     async () => {
-      const first = startServer(database, await freePort());
+      const first = await startServer(database);
       await first.started;
-      const second = startServer(database, await freePort());
+      const second = await startServer(database);
       if (usingPostgres) {
         // A PostgreSQL server is shared by design: instances are stateless.
         await second.started;

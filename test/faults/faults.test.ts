@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Database, type Queryable } from '../../src/db/database.ts';
 import { createPgliteSource } from '../../src/db/pglite.ts';
 import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
-import { createHarness, createTestDatabase, listen, usingPostgres, type TestDatabase } from '../helpers.ts';
+import { createHarness, createTestDatabase, listen, usingPostgres } from '../helpers.ts';
+import { killServers, startServer } from '../server-process.ts';
 
 // Fault tests (issue 3): real HTTP write load against 127.0.0.1, a fault in the middle of it, and
 // then the invariants of the ledger checked in the database itself:
@@ -17,116 +15,10 @@ import { createHarness, createTestDatabase, listen, usingPostgres, type TestData
 //   - every movement answered 201 is in the database, and no movement answered 4xx/5xx is
 //     (a movement whose request got no answer at all — the server was killed — may be either).
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const START_TIMEOUT_MS = 30_000;
-const SHUTDOWN_TIMEOUT_MS = 4000;
 const REQUEST_HANG_MS = 15_000; // longer than the server's REQUEST_TIMEOUT_MS (10 s): past it, a hang
 const WORKERS = 16;
 
-// ---------------------------------------------------------------------------------------------
-// The server as a child process (the approach of test/lifecycle.test.ts).
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert.ok(typeof address === 'object' && address !== null);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface Server {
-  child: ChildProcess;
-  base: string;
-  started: Promise<void>;
-  exited: Promise<Exit>;
-  hasExited(): boolean;
-  output(): string;
-  /** SIGKILL: no drain, no clean-up, the data directory lock left behind. */
-  kill9(): Promise<Exit>;
-  /** SIGTERM, falling back to SIGKILL if it doesn't exit in time. */
-  stop(): Promise<Exit>;
-}
-
-const running = new Set<ChildProcess>();
-
-function startServer(database: TestDatabase, port: number): Server {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !['DATABASE_URL', 'STOCKROOM_DATA_DIR', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS'].includes(name)) env[name] = value;
-  }
-  Object.assign(env, database.env, {
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-  });
-  const child = spawn(process.execPath, ['bin/stockroom.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  let exited = false;
-  const exit = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      exited = true;
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const base = `http://127.0.0.1:${port}`;
-  // LOG_LEVEL=warn hides the "serving" line, so readiness is polled instead.
-  const started = (async () => {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (exited) throw new Error(`exited before serving:\n${stdout}\n${stderr}`);
-      const ready = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
-        (response) => response.status,
-        () => 0,
-      );
-      if (ready === 200) return;
-      await sleep(50);
-    }
-    throw new Error(`not ready within ${START_TIMEOUT_MS} ms:\n${stdout}\n${stderr}`);
-  })();
-  started.catch(() => undefined);
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  return {
-    child,
-    base,
-    started,
-    exited: exit,
-    hasExited: () => exited,
-    output: () => `${stdout}\n${stderr}`,
-    async kill9() {
-      if (!exited) child.kill('SIGKILL');
-      return exit;
-    },
-    async stop() {
-      if (!exited) child.kill('SIGTERM');
-      return Promise.race([
-        exit,
-        sleep(SHUTDOWN_TIMEOUT_MS + 5000, undefined, { ref: false }).then(() => {
-          child.kill('SIGKILL');
-          return exit;
-        }),
-      ]);
-    },
-  };
-}
-
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
+after(killServers);
 
 // ---------------------------------------------------------------------------------------------
 // HTTP and the write load.
@@ -291,7 +183,7 @@ describe('faults under write load', () => {
       if (!usingPostgres) await database.db.close();
       let checkDb: Database | undefined;
       try {
-        const server = startServer(database, await freePort());
+        const server = await startServer(database);
         await server.started;
         const fixture = await createFixture(server.base);
 
@@ -319,7 +211,7 @@ describe('faults under write load', () => {
         if (process.env.FAULTS_VERBOSE) console.log(JSON.stringify({ created: count201(load), unanswered: load.unanswered.size, others }));
 
         // Restart on the same database: a PGlite lock left by the killed process is taken over.
-        const restarted = startServer(database, await freePort());
+        const restarted = await startServer(database);
         await restarted.started;
         const afterRestart = await post(restarted.base, '/api/v1/movements', {
           type: 'inbound',
@@ -342,7 +234,7 @@ describe('faults under write load', () => {
         }
       } finally {
         await checkDb?.close().catch(() => undefined);
-        for (const child of running) child.kill('SIGKILL');
+        killServers();
         await database.destroy();
       }
     },
