@@ -1,3 +1,5 @@
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -7,21 +9,27 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { isMigrated } from './db/migrate.ts';
+import { authentication } from './http/authentication.ts';
 import { metrics } from './http/metrics.ts';
 import { gracefulClose } from './http/graceful-close.ts';
 import { registerProblemHandlers, sendProblem } from './http/problems.ts';
 import { requestScope } from './http/request-scope.ts';
 import { textGuard } from './http/text-guard.ts';
+import { authRoutes } from './http/routes/auth.ts';
 import { categoryRoutes } from './http/routes/categories.ts';
 import { locationRoutes } from './http/routes/locations.ts';
 import { movementRoutes } from './http/routes/movements.ts';
 import { productRoutes } from './http/routes/products.ts';
+import { tokenRoutes } from './http/routes/tokens.ts';
+import { userRoutes } from './http/routes/users.ts';
+import { TokenSchema, UserSchema } from './http/schemas/auth.ts';
 import { CategorySchema, ProductSchema } from './http/schemas/catalog.ts';
 import { Problem } from './http/schemas/common.ts';
 import { LocationSchema } from './http/schemas/locations.ts';
 import { MovementSchema, ProductStockSchema, RecordedMovementSchema, StockLevelSchema } from './http/schemas/stock.ts';
 import type { RouteOptions } from './http/types.ts';
-import { startIdempotencyKeyCleanup } from './services/maintenance.ts';
+import { startCleanup } from './services/maintenance.ts';
+import { prepareDummyHash } from './services/passwords.ts';
 
 export interface AppOptions {
   config: Config;
@@ -47,12 +55,13 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     return503OnClosing: false, // gracefulClose answers with a problem document instead
     forceCloseConnections: 'idle',
     genReqId: () => crypto.randomUUID(),
+    trustProxy: config.trustProxy,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
   // The API speaks JSON only; any other body type is a 400 (API.md), not a string to validate.
   app.removeContentTypeParser('text/plain');
 
-  for (const schema of [Problem, CategorySchema, ProductSchema, LocationSchema, MovementSchema, RecordedMovementSchema, StockLevelSchema, ProductStockSchema]) {
+  for (const schema of [Problem, CategorySchema, ProductSchema, LocationSchema, MovementSchema, RecordedMovementSchema, StockLevelSchema, ProductStockSchema, UserSchema, TokenSchema]) {
     app.addSchema(schema);
   }
   registerProblemHandlers(app);
@@ -60,6 +69,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(metrics, { db });
   await app.register(textGuard);
+  await app.register(cookie);
 
   await app.register(swagger, {
     openapi: {
@@ -70,7 +80,16 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
         description: 'Products, locations, stock levels and an immutable movement ledger. Errors are RFC 9457 problem documents.',
       },
       servers: [],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'A session token from /api/v1/auth/login, or an API token' },
+          session: { type: 'apiKey', in: 'cookie', name: 'session', description: 'Set by login; unsafe methods also need the X-CSRF-Token header' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
       tags: [
+        { name: 'auth', description: 'Login, sessions and API tokens' },
+        { name: 'users', description: 'Users and roles (admin only)' },
         { name: 'catalog', description: 'Categories and products' },
         { name: 'locations', description: 'Stores and warehouses' },
         { name: 'stock', description: 'Levels and the movement ledger' },
@@ -80,6 +99,20 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Security headers on every answer. The policy admits the documentation page's own inline
+  // script and style (by hash) and nothing from elsewhere. No upgrade-insecure-requests: the
+  // service is often reached over plain HTTP on a private network or behind a TLS proxy.
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        scriptSrc: ["'self'", ...app.swaggerCSP.script],
+        styleSrc: ["'self'", ...app.swaggerCSP.style],
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is running' } }, async () => ({ status: 'ok' }));
@@ -90,11 +123,20 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     return { status: 'ready' };
   });
 
-  // Every route of the versioned API lives in this one encapsulated plugin; authentication
-  // arrives as one more hook registered here, before the routes, without touching a handler.
-  const routeOptions: RouteOptions = { db, idempotencyKeyTtlHours: config.idempotencyKeyTtlHours };
+  // Every route of the versioned API lives in this one encapsulated plugin, behind one
+  // authentication hook; each route declares the access it needs (src/http/authentication.ts).
+  const routeOptions: RouteOptions = {
+    db,
+    idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
+    loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
+  };
+  prepareDummyHash();
   await app.register(
     async (api) => {
+      await authentication(api, { db });
+      await api.register(authRoutes, routeOptions);
+      await api.register(userRoutes, routeOptions);
+      await api.register(tokenRoutes, routeOptions);
       await api.register(categoryRoutes, routeOptions);
       await api.register(productRoutes, routeOptions);
       await api.register(locationRoutes, routeOptions);
@@ -103,7 +145,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     { prefix: '/api/v1' },
   );
 
-  const stopCleanup = startIdempotencyKeyCleanup(db, config.idempotencyKeyTtlHours, app.log);
+  const stopCleanup = startCleanup(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, app.log);
   app.addHook('onClose', async () => stopCleanup());
   return app;
 }

@@ -17,6 +17,15 @@ export interface Config {
   bodyLimitBytes: number;
   idempotencyKeyTtlHours: number;
   logLevel: string;
+  /** The first admin, created at start-up when the database has no users. */
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
+  sessionTtlHours: number;
+  /** Login attempts allowed per account in a window (four times as many per client address). */
+  loginMaxAttempts: number;
+  loginWindowS: number;
+  /** Behind a reverse proxy: take the client address and https from X-Forwarded-* headers. */
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {
@@ -38,6 +47,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -50,6 +67,17 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
   const host = env.HOST?.trim() || '127.0.0.1';
+  const adminEmail = env.STOCKROOM_ADMIN_EMAIL?.trim() || undefined;
+  const adminPassword = env.STOCKROOM_ADMIN_PASSWORD || undefined;
+  if ((adminEmail === undefined) !== (adminPassword === undefined)) {
+    throw new ConfigError('STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD must be set together');
+  }
+  if (adminEmail !== undefined && !/^[^\s@]+@[^\s@]+$/.test(adminEmail)) {
+    throw new ConfigError(`STOCKROOM_ADMIN_EMAIL must be an email address, got "${adminEmail}"`);
+  }
+  if (adminPassword !== undefined && (adminPassword.length < 8 || adminPassword.length > 256)) {
+    throw new ConfigError('STOCKROOM_ADMIN_PASSWORD must be 8 to 256 characters long');
+  }
   return {
     host,
     port: integer(env, 'PORT', 3000, 0, 65535),
@@ -65,5 +93,11 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     idempotencyKeyTtlHours: integer(env, 'IDEMPOTENCY_KEY_TTL_HOURS', 24, 24, 24 * 365),
     logLevel,
+    adminEmail,
+    adminPassword,
+    sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 365),
+    loginMaxAttempts: integer(env, 'LOGIN_MAX_ATTEMPTS', 5, 1, 1000),
+    loginWindowS: integer(env, 'LOGIN_WINDOW_S', 900, 1, 86_400),
+    trustProxy: boolean(env, 'TRUST_PROXY', false),
   };
 }

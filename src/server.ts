@@ -3,9 +3,10 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
+import { ensureFirstAdmin } from './first-admin.ts';
 
 // The process around the app (DESIGN.md pattern 2, the lifespan): open the database, migrate,
-// listen; on SIGTERM or SIGINT stop accepting, let in-flight requests finish within
+// make sure there is a first admin, listen; on SIGTERM or SIGINT stop accepting, let in-flight requests finish within
 // SHUTDOWN_TIMEOUT_MS, stop background work, release the pool, and exit 0.
 
 export async function serve(config: Config) {
@@ -14,6 +15,7 @@ export async function serve(config: Config) {
   try {
     await migrate(db);
     app = await buildApp({ config, db, logger: { level: config.logLevel } });
+    await ensureFirstAdmin(db, config, app.log);
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app?.close().catch(() => undefined);

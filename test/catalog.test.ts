@@ -330,7 +330,7 @@ describe('categories', () => {
     it('deletes an empty category with 204 and no body', async () => {
       const parent = await createCategory(h.app);
       const category = await createCategory(h.app, { parentId: parent.id });
-      const response = await h.app.inject({ method: 'DELETE', url: `/api/v1/categories/${category.id}` });
+      const response = await h.app.inject({ method: 'DELETE', url: `/api/v1/categories/${category.id}`, headers: h.auth });
       assert.equal(response.statusCode, 204);
       assert.equal(response.body, '');
       assertProblem(await get(category.id), 404, 'not_found');
@@ -366,7 +366,7 @@ describe('categories', () => {
       const category = await createCategory(h.app);
       const product = await createProduct(h.app, { categoryId: category.id });
       assert.equal((await api(h.app, 'PATCH', `/api/v1/products/${product.id}`, { categoryId: null })).status, 200);
-      assert.equal((await h.app.inject({ method: 'DELETE', url: `/api/v1/categories/${category.id}` })).statusCode, 204);
+      assert.equal((await h.app.inject({ method: 'DELETE', url: `/api/v1/categories/${category.id}`, headers: h.auth })).statusCode, 204);
     });
 
     it('answers 404 for a category that does not exist, and 422 for an id that is not a UUID', async () => {

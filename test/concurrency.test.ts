@@ -17,11 +17,13 @@ interface Answer {
 }
 
 let base: string;
+/** The harness admin's Authorization header. */
+let auth: Record<string, string> = {};
 
 async function post(path: string, payload: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const response = await fetch(`${base}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...auth, ...headers },
     body: JSON.stringify(payload),
   });
   const text = await response.text();
@@ -29,7 +31,7 @@ async function post(path: string, payload: unknown, headers: Record<string, stri
 }
 
 async function get(path: string): Promise<any> {
-  const response = await fetch(`${base}${path}`);
+  const response = await fetch(`${base}${path}`, { headers: auth });
   assert.equal(response.status, 200, `GET ${path}`);
   return response.json();
 }
@@ -71,6 +73,7 @@ describe('concurrent movements through real HTTP', () => {
   before(async () => {
     h = await createHarness({ dbPoolMax: 10, dbPoolAcquireTimeoutMs: 10_000 });
     base = await listen(h.app);
+    auth = h.auth;
   });
   after(() => h.close());
 

@@ -24,6 +24,12 @@ describe('loadConfig', () => {
       bodyLimitBytes: 1_048_576,
       idempotencyKeyTtlHours: 24,
       logLevel: 'info',
+      adminEmail: undefined,
+      adminPassword: undefined,
+      sessionTtlHours: 12,
+      loginMaxAttempts: 5,
+      loginWindowS: 900,
+      trustProxy: false,
     });
   });
 
@@ -47,6 +53,12 @@ describe('loadConfig', () => {
       BODY_LIMIT_BYTES: '2048',
       IDEMPOTENCY_KEY_TTL_HOURS: '48',
       LOG_LEVEL: 'debug',
+      STOCKROOM_ADMIN_EMAIL: 'ops@example.com',
+      STOCKROOM_ADMIN_PASSWORD: 'a long passphrase',
+      SESSION_TTL_HOURS: '8',
+      LOGIN_MAX_ATTEMPTS: '10',
+      LOGIN_WINDOW_S: '600',
+      TRUST_PROXY: 'true',
     });
     assert.deepEqual(config, {
       host: '0.0.0.0',
@@ -63,6 +75,12 @@ describe('loadConfig', () => {
       bodyLimitBytes: 2048,
       idempotencyKeyTtlHours: 48,
       logLevel: 'debug',
+      adminEmail: 'ops@example.com',
+      adminPassword: 'a long passphrase',
+      sessionTtlHours: 8,
+      loginMaxAttempts: 10,
+      loginWindowS: 600,
+      trustProxy: true,
     });
   });
 
@@ -97,7 +115,17 @@ describe('loadConfig', () => {
     ['DATABASE_URL', 'localhost:5432/stockroom'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO!'],
+    ['SESSION_TTL_HOURS', '0'],
+    ['LOGIN_MAX_ATTEMPTS', 'many'],
+    ['LOGIN_WINDOW_S', '0'],
+    ['TRUST_PROXY', 'maybe'],
+    ['STOCKROOM_ADMIN_EMAIL', 'not-an-email'],
   ];
+  it('refuses an admin email without a password, and a password too short to keep', () => {
+    assert.throws(() => loadConfig({ STOCKROOM_ADMIN_EMAIL: 'ops@example.com' }), /STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD must be set together/);
+    assert.throws(() => loadConfig({ STOCKROOM_ADMIN_EMAIL: 'ops@example.com', STOCKROOM_ADMIN_PASSWORD: 'short' }), /STOCKROOM_ADMIN_PASSWORD must be 8 to 256/);
+  });
+
   for (const [variable, value] of invalid) {
     it(`refuses ${variable}=${value} with a ConfigError of one line that names ${variable}`, () => {
       assert.throws(

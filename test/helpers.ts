@@ -9,6 +9,7 @@ import { Database } from '../src/db/database.ts';
 import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { createPgliteSource } from '../src/db/pglite.ts';
 import { createPostgresSource } from '../src/db/postgres.ts';
+import { createFirstAdmin } from '../src/services/users.ts';
 
 // Every test file gets a database of its own, migrated: on PostgreSQL (DATABASE_URL set) a fresh
 // schema, dropped afterwards; on PGlite a copy of a migrated template data directory, because
@@ -114,19 +115,38 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
 
 export type TestApp = Awaited<ReturnType<typeof buildApp>>;
 
+/** The admin every harness and test server starts with. */
+export const TEST_ADMIN = { email: 'admin@stockroom.test', password: 'correct horse battery staple' };
+
+/** Credentials `api()` sends when a test gives none: the harness admin's bearer token. */
+const defaultAuthorization = new WeakMap<TestApp, string>();
+
 export interface Harness extends TestDatabase {
   app: TestApp;
+  /** The admin's bearer token, and the header that carries it (for fetch over real HTTP). */
+  token: string;
+  auth: { authorization: string };
   close(): Promise<void>;
 }
 
-/** A migrated database and the app on it. Call `close()` in an `after` hook. */
+/**
+ * A migrated database, the app on it, and a logged-in admin whose token `api()` sends by default.
+ * Call `close()` in an `after` hook.
+ */
 export async function createHarness(overrides: Partial<Config> = {}): Promise<Harness> {
   const database = await createTestDatabase(overrides);
   const app = await buildApp({ config: database.config, db: database.db });
   await app.ready();
+  await createFirstAdmin({ db: database.db, actor: null }, TEST_ADMIN);
+  const login = await api(app, 'POST', '/api/v1/auth/login', TEST_ADMIN);
+  if (login.status !== 200) throw new Error(`harness login failed: ${JSON.stringify(login.body)}`);
+  const auth = { authorization: `Bearer ${login.body.token}` };
+  defaultAuthorization.set(app, auth.authorization);
   return {
     ...database,
     app,
+    token: login.body.token,
+    auth,
     async close() {
       await app.close();
       await database.destroy();
@@ -140,18 +160,26 @@ export interface ApiResponse<T = any> {
   body: T;
 }
 
-/** One request through app.inject, with the JSON answer parsed. */
+/**
+ * One request through app.inject, with the JSON answer parsed. It carries the harness admin's
+ * token unless `headers` has an `authorization` or `cookie` of its own; `authorization: undefined`
+ * sends no credentials at all.
+ */
 export async function api<T = any>(
   app: TestApp,
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
   url: string,
   payload?: unknown,
-  headers: Record<string, string> = {},
+  headers: Record<string, string | undefined> = {},
 ): Promise<ApiResponse<T>> {
+  const fallback = defaultAuthorization.get(app);
+  const withAuth: Record<string, string | undefined> =
+    'authorization' in headers || 'cookie' in headers || fallback === undefined ? headers : { authorization: fallback, ...headers };
+  const sent = Object.fromEntries(Object.entries(withAuth).filter((entry): entry is [string, string] => entry[1] !== undefined));
   const response = await app.inject({
     method,
     url,
-    headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: payload === undefined ? sent : { 'content-type': 'application/json', ...sent },
     ...(payload === undefined ? {} : { payload: typeof payload === 'string' ? payload : JSON.stringify(payload) }),
   });
   const text = response.body;

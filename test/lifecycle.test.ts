@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
-import { killServers, SHUTDOWN_TIMEOUT_MS, START_TIMEOUT_MS, startServer, type Exit } from './server-process.ts';
+import { killServers, SHUTDOWN_TIMEOUT_MS, START_TIMEOUT_MS, startServer, type Exit, type ServerProcess } from './server-process.ts';
 
 // The process around the app (DESIGN.md pattern 2, API.md "Running it"), tested as an operator
 // meets it: `node bin/stockroom.mjs serve` as a child process, stopped with SIGTERM.
@@ -14,18 +14,24 @@ async function json(response: Response): Promise<any> {
   return text === '' ? undefined : JSON.parse(text);
 }
 
-async function create(base: string, path: string, body: unknown): Promise<any> {
-  const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function create(server: ServerProcess, path: string, body: unknown): Promise<any> {
+  const response = await fetch(`${server.base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(await server.auth()) },
+    body: JSON.stringify(body),
+  });
   assert.equal(response.status, 201, `POST ${path}`);
   return json(response);
 }
 
 /** Every movement of a product, following the cursor to the end. */
-async function movementIds(base: string, productId: string): Promise<string[]> {
+async function movementIds(server: ServerProcess, productId: string): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | null = null;
   do {
-    const response = await fetch(`${base}/api/v1/movements?productId=${productId}&limit=500${cursor === null ? '' : `&cursor=${cursor}`}`);
+    const response = await fetch(`${server.base}/api/v1/movements?productId=${productId}&limit=500${cursor === null ? '' : `&cursor=${cursor}`}`, {
+      headers: await server.auth(),
+    });
     assert.equal(response.status, 200);
     const page = await json(response);
     ids.push(...page.items.map((item: { id: string }) => item.id));
@@ -64,13 +70,14 @@ describe('the server process', () => {
   it('drains on SIGTERM under write load: exits 0 in time, and exactly the movements answered 201 are in the ledger', async () => {
     const server = await startServer(database);
     await server.started;
-    const location = await create(server.base, '/api/v1/locations', { code: `DRAIN-${Date.now()}`, name: 'Drain test' });
-    const product = await create(server.base, '/api/v1/products', { sku: `DRAIN-${Date.now()}`, name: 'Drain test' });
+    const location = await create(server, '/api/v1/locations', { code: `DRAIN-${Date.now()}`, name: 'Drain test' });
+    const product = await create(server, '/api/v1/products', { sku: `DRAIN-${Date.now()}`, name: 'Drain test' });
 
     const answered201: string[] = [];
     const otherAnswers: string[] = [];
     const failures: string[] = [];
     let sent = 0;
+    const auth = await server.auth();
     const worker = async () => {
       // Each worker stops at its first failed request (the server is gone), or at a bound.
       while (!server.hasExited() && sent < 5000) {
@@ -78,7 +85,7 @@ describe('the server process', () => {
         try {
           const response = await fetch(`${server.base}/api/v1/movements`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...auth },
             body: JSON.stringify({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] }),
           });
           const body = await json(response);
@@ -111,9 +118,9 @@ describe('the server process', () => {
     // Restarted on the same database: every movement answered 201 is there, and no other.
     const restarted = await startServer(database);
     await restarted.started;
-    const ledger = await movementIds(restarted.base, product.id);
+    const ledger = await movementIds(restarted, product.id);
     assert.deepEqual([...ledger].sort(), [...answered201].sort());
-    const stock = await json(await fetch(`${restarted.base}/api/v1/products/${product.id}/stock`));
+    const stock = await json(await fetch(`${restarted.base}/api/v1/products/${product.id}/stock`, { headers: await restarted.auth() }));
     assert.equal(stock.total.onHand, answered201.length, 'the level is the sum of the movements answered 201');
     const stoppedAgain = await restarted.stop();
     assert.equal(stoppedAgain.code, 0);

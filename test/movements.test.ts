@@ -96,7 +96,8 @@ describe('POST /api/v1/movements', () => {
       assert.match(id, UUID);
       assert.match(createdAt, TIMESTAMP);
       assert.ok(Math.abs(Date.parse(createdAt) - Date.now()) < 60_000, 'createdAt is now');
-      assert.equal(createdBy, null, 'requests are anonymous until authentication lands');
+      const me = (await api(h.app, 'GET', '/api/v1/me')).body;
+      assert.deepEqual(createdBy, { id: me.id, name: me.name }, 'the movement records who recorded it');
       assert.deepEqual(rest, {
         type: 'inbound',
         locationId: location.id,
@@ -651,7 +652,7 @@ describe('POST /api/v1/movements', () => {
       h.app.inject({
         method: 'POST',
         url: '/api/v1/movements',
-        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        headers: { 'content-type': 'application/json', 'idempotency-key': key, ...h.auth },
         payload: JSON.stringify(movement),
       });
 

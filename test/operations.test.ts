@@ -29,7 +29,7 @@ async function raw(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, pay
     method,
     url,
     ...(payload === undefined ? {} : { payload }),
-    headers: contentType === undefined ? {} : { 'content-type': contentType },
+    headers: contentType === undefined ? h.auth : { 'content-type': contentType, ...h.auth },
   });
   let json: unknown;
   try {

@@ -26,6 +26,9 @@ interface Answer {
   body: any;
 }
 
+/** The harness admin's Authorization header, for every request over real HTTP. */
+let auth: Record<string, string> = {};
+
 async function answerOf(response: Response): Promise<Answer> {
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) };
@@ -34,7 +37,7 @@ async function answerOf(response: Response): Promise<Answer> {
 function postMovement(base: string, movement: Movement, signal?: AbortSignal): Promise<Answer> {
   return fetch(`${base}/api/v1/movements`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(movement.reference === undefined ? {} : { 'x-test-reference': movement.reference }) },
+    headers: { 'content-type': 'application/json', ...auth, ...(movement.reference === undefined ? {} : { 'x-test-reference': movement.reference }) },
     body: JSON.stringify(movement),
     ...(signal === undefined ? {} : { signal }),
   }).then(answerOf);
@@ -67,7 +70,7 @@ function postMovementSlowly(
   });
   return fetch(`${base}/api/v1/movements`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-test-reference': movement.reference },
+    headers: { 'content-type': 'application/json', 'x-test-reference': movement.reference, ...auth },
     body,
     duplex: 'half',
     ...(signal === undefined ? {} : { signal }),
@@ -222,6 +225,7 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
   before(async () => {
     h = await createHarness({ requestTimeoutMs: REQUEST_TIMEOUT_MS, dbPoolMax: 20, dbPoolAcquireTimeoutMs: 10_000 });
     base = await listen(h.app);
+    auth = h.auth;
     requests = watchRequests(h);
   });
   // Client aborts leave connections that never sent a request; closing must not wait for them.
@@ -276,7 +280,7 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
     await assertEveryConnectionBack();
     const references = Array.from({ length: 10 }, (_, index) => [`deadline-${index}`, `leaving-${index}`]).flat();
     assert.deepEqual(await movementsWithReferences(h, references), []);
-    const stock: any = await (await fetch(`${base}/api/v1/stock?productId=${product.id}`)).json();
+    const stock: any = await (await fetch(`${base}/api/v1/stock?productId=${product.id}`, { headers: auth })).json();
     assert.equal(stock.items[0].onHand, 10);
   });
 
@@ -498,6 +502,7 @@ describe('an exhausted pool', () => {
   before(async () => {
     h = await createHarness({ dbPoolMax: 1, dbPoolAcquireTimeoutMs: 50, requestTimeoutMs: 5000 });
     base = await listen(h.app);
+    auth = h.auth;
   });
   after(() => h.close());
 
@@ -513,7 +518,7 @@ describe('an exhausted pool', () => {
         Array.from({ length: 20 }, (_, index) =>
           index % 2 === 0
             ? postMovement(base, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] })
-            : fetch(`${base}/api/v1/stock?productId=${product.id}`, { signal: AbortSignal.timeout(5000) }).then(answerOf),
+            : fetch(`${base}/api/v1/stock?productId=${product.id}`, { headers: auth, signal: AbortSignal.timeout(5000) }).then(answerOf),
         ),
       );
       const elapsed = Date.now() - started;

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { TestDatabase } from './helpers.ts';
+import { TEST_ADMIN, type TestDatabase } from './helpers.ts';
 
 // The real server as an operator runs it: `node bin/stockroom.mjs serve` as a child process on
 // a test database, for the tests of the process itself (signals, kill -9, the data dir lock).
@@ -38,6 +38,8 @@ export interface ServerProcess {
   output(): string;
   /** SIGKILL: no drain, no clean-up, the data directory lock left behind. */
   kill9(): Promise<Exit>;
+  /** Logs in as the test admin (once per process) and gives the header that carries its token. */
+  auth(): Promise<{ authorization: string }>;
   /** Sends SIGTERM (SIGKILL if it doesn't exit in time) and resolves with the exit and how long it took. */
   stop(): Promise<Exit & { elapsedMs: number }>;
 }
@@ -47,6 +49,18 @@ const running = new Set<ChildProcess>();
 /** Kills every server still running (for an `after` hook). */
 export function killServers() {
   for (const child of running) child.kill('SIGKILL');
+}
+
+/** Logs in as the test admin over HTTP and gives the Authorization header. */
+export async function loginAsAdmin(base: string): Promise<{ authorization: string }> {
+  const response = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(TEST_ADMIN),
+  });
+  const body = (await response.json()) as { token?: string };
+  assert.equal(response.status, 200, `login: ${JSON.stringify(body)}`);
+  return { authorization: `Bearer ${body.token}` };
 }
 
 export async function startServer(database: TestDatabase, port?: number): Promise<ServerProcess> {
@@ -60,6 +74,8 @@ export async function startServer(database: TestDatabase, port?: number): Promis
     PORT: String(port),
     LOG_LEVEL: 'info',
     SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+    STOCKROOM_ADMIN_EMAIL: TEST_ADMIN.email,
+    STOCKROOM_ADMIN_PASSWORD: TEST_ADMIN.password,
   });
   const child = spawn(process.execPath, ['bin/stockroom.mjs', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
@@ -91,9 +107,15 @@ export async function startServer(database: TestDatabase, port?: number): Promis
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
+  const base = `http://127.0.0.1:${port}`;
+  let auth: Promise<{ authorization: string }> | undefined;
   return {
     child,
-    base: `http://127.0.0.1:${port}`,
+    base,
+    auth() {
+      auth ??= loginAsAdmin(base);
+      return auth;
+    },
     started,
     exited: exit,
     hasExited: () => exited,

@@ -27,6 +27,7 @@ const UNIQUE_CONFLICTS: Record<string, string> = {
   products_sku_key: 'a product with this SKU already exists',
   locations_code_key: 'a location with this code already exists',
   categories_parent_name_key: 'a category with this name already exists under the same parent',
+  users_email_key: 'a user with this email already exists',
 };
 
 const REFERENCED_THING: Record<string, string> = {
@@ -35,6 +36,7 @@ const REFERENCED_THING: Record<string, string> = {
   product_id: 'product',
   location_id: 'location',
   to_location_id: 'location',
+  user_id: 'user',
 };
 
 export function isRetryableTransactionError(error: unknown): boolean {

@@ -22,6 +22,8 @@ export interface MovementRow {
   note: string | null;
   reason: string | null;
   createdById: string | null;
+  /** The author's name (read with the movement; users are disabled, never deleted). */
+  createdByName: string | null;
   createdAt: Date;
 }
 
@@ -104,7 +106,7 @@ export async function applyDeltas(db: Queryable, entries: LedgerEntry[]): Promis
 /** `occurredAt` is for loading history (the demo data set); a recorded movement happens now. */
 export async function insertMovement(
   db: Queryable,
-  movement: Omit<MovementRow, 'createdAt'>,
+  movement: Omit<MovementRow, 'createdAt' | 'createdByName'>,
   entries: LedgerEntry[],
   occurredAt?: Date,
 ): Promise<MovementRow> {
@@ -112,7 +114,7 @@ export async function insertMovement(
     `INSERT INTO movements (id, type, location_id, to_location_id, reference, note, reason, created_by, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, date_trunc('milliseconds', now())))
      RETURNING id, type, location_id AS "locationId", to_location_id AS "toLocationId", reference, note,
-               reason, created_by AS "createdById", created_at AS "createdAt"`,
+               reason, created_by AS "createdById", NULL AS "createdByName", created_at AS "createdAt"`,
     [
       movement.id,
       movement.type,
@@ -145,10 +147,11 @@ export async function insertMovement(
 }
 
 const MOVEMENT_COLUMNS = `m.id, m.type, m.location_id AS "locationId", m.to_location_id AS "toLocationId",
-  m.reference, m.note, m.reason, m.created_by AS "createdById", m.created_at AS "createdAt"`;
+  m.reference, m.note, m.reason, m.created_by AS "createdById", u.name AS "createdByName", m.created_at AS "createdAt"`;
+const MOVEMENTS = 'movements m LEFT JOIN users u ON u.id = m.created_by';
 
 export async function findMovement(db: Queryable, id: string): Promise<MovementRow | undefined> {
-  const rows = await db.query<MovementRow>(`SELECT ${MOVEMENT_COLUMNS} FROM movements m WHERE m.id = $1`, [id]);
+  const rows = await db.query<MovementRow>(`SELECT ${MOVEMENT_COLUMNS} FROM ${MOVEMENTS} WHERE m.id = $1`, [id]);
   return rows[0];
 }
 
@@ -158,6 +161,8 @@ export interface MovementFilter {
   type?: MovementType | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
+  /** Only movements that touch one of these locations (a clerk's scope). */
+  locationIds?: readonly string[] | undefined;
   /** The creation time and id of the last movement of the previous page. */
   before?: [Date, string] | undefined;
   limit: number;
@@ -170,6 +175,9 @@ export async function listMovements(db: Queryable, filter: MovementFilter): Prom
   if (filter.from !== undefined) where.add('m.created_at >= $?', filter.from);
   if (filter.to !== undefined) where.add('m.created_at < $?', filter.to);
   if (filter.before !== undefined) where.add('(m.created_at, m.id) < ($?, $?)', ...filter.before);
+  if (filter.locationIds !== undefined) {
+    where.add('(m.location_id = ANY($?::uuid[]) OR m.to_location_id = ANY($?::uuid[]))', filter.locationIds, filter.locationIds);
+  }
   if (filter.productId !== undefined && filter.locationId !== undefined) {
     where.add(
       'm.id IN (SELECT movement_id FROM movement_lines WHERE product_id = $? AND location_id = $?)',
@@ -182,7 +190,7 @@ export async function listMovements(db: Queryable, filter: MovementFilter): Prom
     where.add('m.id IN (SELECT movement_id FROM movement_lines WHERE location_id = $?)', filter.locationId);
   }
   return db.query<MovementRow>(
-    `SELECT ${MOVEMENT_COLUMNS} FROM movements m ${where.where()} ORDER BY m.created_at DESC, m.id DESC LIMIT ${where.param(filter.limit + 1)}`,
+    `SELECT ${MOVEMENT_COLUMNS} FROM ${MOVEMENTS} ${where.where()} ORDER BY m.created_at DESC, m.id DESC LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
   );
 }

@@ -16,6 +16,8 @@ export interface StockRow {
 export interface StockFilter {
   productId?: string | undefined;
   locationId?: string | undefined;
+  /** Only these locations (a clerk's scope). */
+  locationIds?: readonly string[] | undefined;
   belowReorder?: boolean | undefined;
   /** When given, `onHand` is the sum of the ledger up to and including this time. */
   asOf?: Date | undefined;
@@ -35,6 +37,7 @@ export async function listStock(db: Queryable, filter: StockFilter): Promise<Sto
                 0::bigint AS reserved`;
   if (filter.productId !== undefined) where.add('s.product_id = $?', filter.productId);
   if (filter.locationId !== undefined) where.add('s.location_id = $?', filter.locationId);
+  if (filter.locationIds !== undefined) where.add('s.location_id = ANY($?::uuid[])', filter.locationIds);
   if (filter.belowReorder === true) where.add('v.on_hand - v.reserved <= p.reorder_point');
   if (filter.after !== undefined) where.add('(s.product_id, s.location_id) > ($?::uuid, $?::uuid)', ...filter.after);
   return db.query<StockRow>(
@@ -61,17 +64,20 @@ export interface LocationLevel {
   available: number;
 }
 
-/** A product's level at every location: active ones, and archived ones that still hold a level. */
-export async function productLevels(db: Queryable, productId: string): Promise<LocationLevel[]> {
+/**
+ * A product's level at every location (or at `locationIds` only): active ones, and archived ones
+ * that still hold a level.
+ */
+export async function productLevels(db: Queryable, productId: string, locationIds?: readonly string[]): Promise<LocationLevel[]> {
   return db.query<LocationLevel>(
     `SELECT l.id AS "locationId", l.code AS "locationCode", l.name AS "locationName",
             coalesce(s.on_hand, 0) AS "onHand", coalesce(s.reserved, 0) AS reserved,
             coalesce(s.on_hand - s.reserved, 0) AS available
      FROM locations l
      LEFT JOIN stock_levels s ON s.location_id = l.id AND s.product_id = $1
-     WHERE NOT l.archived OR s.on_hand <> 0 OR s.reserved <> 0
+     WHERE (NOT l.archived OR s.on_hand <> 0 OR s.reserved <> 0) AND ($2::uuid[] IS NULL OR l.id = ANY($2::uuid[]))
      ORDER BY lower(l.code)`,
-    [productId],
+    [productId, locationIds ?? null],
   );
 }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as idempotency from '../db/idempotency.ts';
 import * as movements from '../db/movements.ts';
 import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { assertLocations, canAccessLocation } from '../domain/access.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { compareLevelKeys, levelKeys, planMovement, resolveEntries, type MovementInput } from '../domain/movements.ts';
@@ -58,8 +59,7 @@ function presentMovement(row: movements.MovementRow, entries: movements.LedgerEn
     note: row.note,
     reason: row.reason,
     createdAt: row.createdAt.toISOString(),
-    // Until authentication lands (a later issue) requests have no actor.
-    createdBy: null as { id: string; name: string } | null,
+    createdBy: row.createdById === null ? null : { id: row.createdById, name: row.createdByName ?? '' },
     lines,
   };
 }
@@ -79,16 +79,23 @@ export async function recordMovement(
   const keys = levelKeys(planned);
   const productIds = [...new Set(input.lines.map((line) => line.productId))];
   const locationIds = input.toLocationId === undefined ? [input.locationId] : [input.locationId, input.toLocationId];
+  // A clerk moves stock only between its own locations: both ends of a transfer.
+  assertLocations(ctx.actor, locationIds);
+  // Keys are per user, as at payment APIs: one user's key can neither replay nor block another's.
+  const idempotent = idempotencyRequest && {
+    ...idempotencyRequest,
+    key: ctx.actor === null ? idempotencyRequest.key : `${ctx.actor.id}:${idempotencyRequest.key}`,
+  };
 
   return ctx.db.transaction(
     async (tx) => {
-      if (idempotencyRequest !== undefined) {
-        const stored = await idempotency.claimIdempotencyKey(tx, idempotencyRequest.key, idempotencyRequest.ttlHours);
+      if (idempotent !== undefined) {
+        const stored = await idempotency.claimIdempotencyKey(tx, idempotent.key, idempotent.ttlHours);
         if (stored === 'busy') {
           throw new AppError('idempotency_key_in_progress', 'a request with this Idempotency-Key is being processed; retry after it finishes', {}, 1);
         }
         if (stored !== undefined) {
-          if (stored.requestHash !== idempotencyRequest.requestHash) {
+          if (stored.requestHash !== idempotent.requestHash) {
             throw new AppError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
           }
           return { statusCode: stored.statusCode, body: stored.responseBody, replayed: true };
@@ -115,10 +122,10 @@ export async function recordMovement(
         history?.occurredAt,
       );
       balances.sort(compareLevelKeys);
-      const body = JSON.stringify({ ...presentMovement(row, entries), balances });
-      if (idempotencyRequest !== undefined) {
-        await idempotency.saveIdempotencyKey(tx, idempotencyRequest.key, {
-          requestHash: idempotencyRequest.requestHash,
+      const body = JSON.stringify({ ...presentMovement({ ...row, createdByName: ctx.actor?.name ?? null }, entries), balances });
+      if (idempotent !== undefined) {
+        await idempotency.saveIdempotencyKey(tx, idempotent.key, {
+          requestHash: idempotent.requestHash,
           statusCode: 201,
           responseBody: body,
         });
@@ -156,6 +163,11 @@ function mayAddStock(type: MovementInput['type'], line: MovementInput['lines'][n
   return true; // inbound, and a transfer's destination
 }
 
+/** A clerk sees the movements that touch one of its locations (either end of a transfer). */
+function touchesScope(ctx: UseCaseContext, row: movements.MovementRow): boolean {
+  return canAccessLocation(ctx.actor, row.locationId) || (row.toLocationId !== null && canAccessLocation(ctx.actor, row.toLocationId));
+}
+
 export async function getMovement(ctx: UseCaseContext, id: string) {
   const result = await ctx.db.connection(
     async (db) => {
@@ -165,6 +177,7 @@ export async function getMovement(ctx: UseCaseContext, id: string) {
     { signal: ctx.signal },
   );
   if (result === undefined) throw notFound('movement', id);
+  if (!touchesScope(ctx, result.row)) throw new AppError('forbidden', `movement ${id} is at a location you are not assigned to`);
   return presentMovement(result.row, result.entries);
 }
 
@@ -173,9 +186,11 @@ export async function listMovements(
   query: Omit<movements.MovementFilter, 'before'> & { cursor?: string | undefined },
 ) {
   const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['timestamp', 'uuid']);
+  if (query.locationId !== undefined) assertLocations(ctx.actor, [query.locationId]);
+  const locationIds = ctx.actor?.locationIds ?? undefined;
   const { rows, entries } = await ctx.db.connection(
     async (db) => {
-      const rows = await movements.listMovements(db, { ...query, before: before && [new Date(before[0]!), before[1]!] });
+      const rows = await movements.listMovements(db, { ...query, locationIds, before: before && [new Date(before[0]!), before[1]!] });
       const entries = await movements.findEntries(db, rows.slice(0, query.limit).map((row) => row.id));
       return { rows, entries };
     },

@@ -8,23 +8,28 @@ const Category = Type.Ref('Category');
 
 export async function categoryRoutes(app: App, { db }: RouteOptions) {
   app.get('/categories', {
-    schema: { tags: ['catalog'], summary: 'List categories', querystring: CategoryQuerySchema, response: { 200: Page(Category, 'Category'), ...problems(422) } },
+    config: { access: 'read' },
+    schema: { tags: ['catalog'], summary: 'List categories', querystring: CategoryQuerySchema, response: { 200: Page(Category, 'Category'), ...problems(401, 403, 422) } },
   }, (request) => service.listCategories(contextOf(request, db), request.query));
 
   app.post('/categories', {
-    schema: { tags: ['catalog'], summary: 'Create a category', body: CreateCategorySchema, response: { 201: Category, ...problems(404, 409, 422) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['catalog'], summary: 'Create a category', body: CreateCategorySchema, response: { 201: Category, ...problems(401, 403, 404, 409, 422) } },
   }, async (request, reply) => reply.code(201).send(await service.createCategory(contextOf(request, db), request.body)));
 
   app.get('/categories/:id', {
-    schema: { tags: ['catalog'], summary: 'Get a category', params: IdParams, response: { 200: Category, ...problems(404) } },
+    config: { access: 'read' },
+    schema: { tags: ['catalog'], summary: 'Get a category', params: IdParams, response: { 200: Category, ...problems(401, 403, 404) } },
   }, (request) => service.getCategory(contextOf(request, db), request.params.id));
 
   app.patch('/categories/:id', {
-    schema: { tags: ['catalog'], summary: 'Rename or move a category', params: IdParams, body: UpdateCategorySchema, response: { 200: Category, ...problems(404, 409, 422) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['catalog'], summary: 'Rename or move a category', params: IdParams, body: UpdateCategorySchema, response: { 200: Category, ...problems(401, 403, 404, 409, 422) } },
   }, (request) => service.updateCategory(contextOf(request, db), request.params.id, request.body));
 
   app.delete('/categories/:id', {
-    schema: { tags: ['catalog'], summary: 'Delete an empty category', params: IdParams, response: { 204: Type.Null(), ...problems(404, 409) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['catalog'], summary: 'Delete an empty category', params: IdParams, response: { 204: Type.Null(), ...problems(401, 403, 404, 409) } },
   }, async (request, reply) => {
     await service.deleteCategory(contextOf(request, db), request.params.id);
     return reply.code(204).send(null);

@@ -8,18 +8,22 @@ const Location = Type.Ref('Location');
 
 export async function locationRoutes(app: App, { db }: RouteOptions) {
   app.get('/locations', {
-    schema: { tags: ['locations'], summary: 'List locations', querystring: LocationQuerySchema, response: { 200: Page(Location, 'Location'), ...problems(422) } },
+    config: { access: 'read' },
+    schema: { tags: ['locations'], summary: 'List locations', querystring: LocationQuerySchema, response: { 200: Page(Location, 'Location'), ...problems(401, 403, 422) } },
   }, (request) => service.listLocations(contextOf(request, db), request.query));
 
   app.post('/locations', {
-    schema: { tags: ['locations'], summary: 'Create a location', body: CreateLocationSchema, response: { 201: Location, ...problems(409, 422) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['locations'], summary: 'Create a location', body: CreateLocationSchema, response: { 201: Location, ...problems(401, 403, 409, 422) } },
   }, async (request, reply) => reply.code(201).send(await service.createLocation(contextOf(request, db), request.body)));
 
   app.get('/locations/:id', {
-    schema: { tags: ['locations'], summary: 'Get a location', params: IdParams, response: { 200: Location, ...problems(404) } },
+    config: { access: 'read' },
+    schema: { tags: ['locations'], summary: 'Get a location', params: IdParams, response: { 200: Location, ...problems(401, 403, 404) } },
   }, (request) => service.getLocation(contextOf(request, db), request.params.id));
 
   app.patch('/locations/:id', {
-    schema: { tags: ['locations'], summary: 'Change or archive a location', params: IdParams, body: UpdateLocationSchema, response: { 200: Location, ...problems(404, 409, 422) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['locations'], summary: 'Change or archive a location', params: IdParams, body: UpdateLocationSchema, response: { 200: Location, ...problems(401, 403, 404, 409, 422) } },
   }, (request) => service.updateLocation(contextOf(request, db), request.params.id, request.body));
 }

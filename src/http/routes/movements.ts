@@ -7,6 +7,7 @@ import { contextOf, type App, type RouteOptions } from '../types.ts';
 
 export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: RouteOptions) {
   app.post('/movements', {
+    config: { access: 'stock:write' },
     schema: {
       tags: ['stock'],
       summary: 'Record a movement',
@@ -15,7 +16,7 @@ export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: R
         '(header Idempotent-Replayed: true) and writes nothing.',
       headers: IdempotencyHeaders,
       body: CreateMovementSchema,
-      response: { 201: Type.Ref('RecordedMovement'), ...problems(400, 404, 409, 413, 422, 503, 504) },
+      response: { 201: Type.Ref('RecordedMovement'), ...problems(401, 403, 400, 404, 409, 413, 422, 503, 504) },
     },
   }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
@@ -33,7 +34,8 @@ export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: R
   });
 
   app.get('/movements', {
-    schema: { tags: ['stock'], summary: 'The movement history, newest first', querystring: MovementQuerySchema, response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(422) } },
+    config: { access: 'read' },
+    schema: { tags: ['stock'], summary: 'The movement history, newest first', querystring: MovementQuerySchema, response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(401, 403, 422) } },
   }, (request) => {
     const { from, to, ...query } = request.query;
     return service.listMovements(contextOf(request, db), {
@@ -44,11 +46,13 @@ export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: R
   });
 
   app.get('/movements/:id', {
-    schema: { tags: ['stock'], summary: 'Get a movement', params: IdParams, response: { 200: Type.Ref('Movement'), ...problems(404) } },
+    config: { access: 'read' },
+    schema: { tags: ['stock'], summary: 'Get a movement', params: IdParams, response: { 200: Type.Ref('Movement'), ...problems(401, 403, 404) } },
   }, (request) => service.getMovement(contextOf(request, db), request.params.id));
 
   app.get('/stock', {
-    schema: { tags: ['stock'], summary: 'Stock levels', querystring: StockQuerySchema, response: { 200: Page(Type.Ref('StockLevel'), 'StockLevel'), ...problems(422) } },
+    config: { access: 'read' },
+    schema: { tags: ['stock'], summary: 'Stock levels', querystring: StockQuerySchema, response: { 200: Page(Type.Ref('StockLevel'), 'StockLevel'), ...problems(401, 403, 422) } },
   }, (request) => {
     const { asOf, ...query } = request.query;
     return stock.listStock(contextOf(request, db), { ...query, asOf: asOf === undefined ? undefined : new Date(asOf) });

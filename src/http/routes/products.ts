@@ -9,32 +9,38 @@ const Product = Type.Ref('Product');
 
 export async function productRoutes(app: App, { db }: RouteOptions) {
   app.get('/products', {
-    schema: { tags: ['catalog'], summary: 'List and search products', querystring: ProductQuerySchema, response: { 200: Page(Product, 'Product'), ...problems(422) } },
+    config: { access: 'read' },
+    schema: { tags: ['catalog'], summary: 'List and search products', querystring: ProductQuerySchema, response: { 200: Page(Product, 'Product'), ...problems(401, 403, 422) } },
   }, (request) => service.listProducts(contextOf(request, db), request.query));
 
   app.post('/products', {
-    schema: { tags: ['catalog'], summary: 'Create a product', body: CreateProductSchema, response: { 201: Product, ...problems(404, 409, 422) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['catalog'], summary: 'Create a product', body: CreateProductSchema, response: { 201: Product, ...problems(401, 403, 404, 409, 422) } },
   }, async (request, reply) => reply.code(201).send(await service.createProduct(contextOf(request, db), request.body)));
 
   app.get('/products/:id', {
-    schema: { tags: ['catalog'], summary: 'Get a product with its category', params: IdParams, response: { 200: Product, ...problems(404) } },
+    config: { access: 'read' },
+    schema: { tags: ['catalog'], summary: 'Get a product with its category', params: IdParams, response: { 200: Product, ...problems(401, 403, 404) } },
   }, (request) => service.getProduct(contextOf(request, db), request.params.id));
 
   app.patch('/products/:id', {
-    schema: { tags: ['catalog'], summary: 'Change a product', params: IdParams, body: UpdateProductSchema, response: { 200: Product, ...problems(404, 409, 422) } },
+    config: { access: 'catalog:write' },
+    schema: { tags: ['catalog'], summary: 'Change a product', params: IdParams, body: UpdateProductSchema, response: { 200: Product, ...problems(401, 403, 404, 409, 422) } },
   }, (request) => service.updateProduct(contextOf(request, db), request.params.id, request.body));
 
   app.delete('/products/:id', {
+    config: { access: 'catalog:write' },
     schema: {
       tags: ['catalog'],
       summary: 'Archive a product',
       description: 'Products are never deleted, since the ledger refers to them: this archives it and answers the archived product.',
       params: IdParams,
-      response: { 200: Product, ...problems(404) },
+      response: { 200: Product, ...problems(401, 403, 404) },
     },
   }, (request) => service.archiveProduct(contextOf(request, db), request.params.id));
 
   app.get('/products/:id/stock', {
-    schema: { tags: ['stock'], summary: "A product's level at every location, and the total", params: IdParams, response: { 200: Type.Ref('ProductStock'), ...problems(404) } },
+    config: { access: 'read' },
+    schema: { tags: ['stock'], summary: "A product's level at every location, and the total", params: IdParams, response: { 200: Type.Ref('ProductStock'), ...problems(401, 403, 404) } },
   }, (request) => stock.getProductStock(contextOf(request, db), request.params.id));
 }

@@ -1,0 +1,53 @@
+import { Type } from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import * as auth from '../../services/auth.ts';
+import * as users from '../../services/users.ts';
+import { CSRF_COOKIE, SESSION_COOKIE } from '../authentication.ts';
+import { problems } from '../schemas/common.ts';
+import { LoginResultSchema, LoginSchema } from '../schemas/auth.ts';
+import { contextOf, type App, type RouteOptions } from '../types.ts';
+
+/** Cookies for the web UI: the session HttpOnly, the CSRF token readable by the page's script. */
+function setSessionCookies(request: FastifyRequest, reply: FastifyReply, session?: { token: string; csrfToken: string; expiresAt: string }) {
+  const common = { path: '/', sameSite: 'lax' as const, secure: request.protocol === 'https' };
+  if (session === undefined) {
+    reply.clearCookie(SESSION_COOKIE, { ...common, httpOnly: true }).clearCookie(CSRF_COOKIE, common);
+    return;
+  }
+  const expires = new Date(session.expiresAt);
+  reply
+    .setCookie(SESSION_COOKIE, session.token, { ...common, httpOnly: true, expires })
+    .setCookie(CSRF_COOKIE, session.csrfToken, { ...common, httpOnly: false, expires });
+}
+
+export async function authRoutes(app: App, { db, loginPolicy }: RouteOptions) {
+  app.post('/auth/login', {
+    config: { access: 'public' },
+    schema: {
+      tags: ['auth'],
+      summary: 'Log in with email and password',
+      description: 'Answers a bearer token and sets the session cookie. Wrong email or password: 401, the same either way. Too many attempts: 429.',
+      security: [],
+      body: LoginSchema,
+      response: { 200: LoginResultSchema, ...problems(401, 422, 429) },
+    },
+  }, async (request, reply) => {
+    const session = await auth.login(contextOf(request, db), { ...request.body, address: request.ip }, loginPolicy);
+    setSessionCookies(request, reply, session);
+    return session;
+  });
+
+  app.post('/auth/logout', {
+    config: { access: 'self' },
+    schema: { tags: ['auth'], summary: 'End the current session', response: { 204: Type.Null(), ...problems(401, 403) } },
+  }, async (request, reply) => {
+    await auth.logout(contextOf(request, db));
+    setSessionCookies(request, reply);
+    return reply.code(204).send(null);
+  });
+
+  app.get('/me', {
+    config: { access: 'self' },
+    schema: { tags: ['auth'], summary: 'The current user', response: { 200: Type.Ref('User'), ...problems(401) } },
+  }, (request) => users.getUser(contextOf(request, db), request.actor!.id));
+}

@@ -1,0 +1,72 @@
+import * as credentials from '../db/credentials.ts';
+import { exceeds, type Actor, type Role } from '../domain/access.ts';
+import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { AppError, notFound } from '../domain/errors.ts';
+import { uuidv7 } from '../domain/ids.ts';
+import { hashSecret, newSecret } from '../domain/secrets.ts';
+import type { UseCaseContext } from './context.ts';
+
+// API tokens for integrations: created by a user, acting on its behalf with a role no higher than
+// its own. The secret is returned once, at creation; only its hash is kept.
+
+const presentToken = (row: credentials.TokenRow) => ({
+  id: row.id,
+  name: row.name,
+  role: row.role,
+  userId: row.userId,
+  createdAt: row.createdAt.toISOString(),
+  expiresAt: row.expiresAt?.toISOString() ?? null,
+  lastUsedAt: row.lastUsedAt?.toISOString() ?? null,
+});
+
+function actorOf(ctx: UseCaseContext): Actor {
+  if (ctx.actor === null) throw new Error('API tokens belong to a user: this use case needs an actor');
+  return ctx.actor;
+}
+
+export async function createToken(ctx: UseCaseContext, input: { name: string; role?: Role | undefined; expiresAt?: Date | undefined }) {
+  const actor = actorOf(ctx);
+  const role = input.role ?? actor.role;
+  if (exceeds(role, actor.role)) throw new AppError('forbidden', `a token's role can't exceed your own (${actor.role})`);
+  if (input.expiresAt !== undefined && input.expiresAt.getTime() <= Date.now()) {
+    throw new AppError('validation_failed', 'expiresAt must be in the future', { errors: [{ path: '/expiresAt', message: 'must be in the future' }] });
+  }
+  const secret = newSecret();
+  const row = await ctx.db.transaction(
+    (tx) =>
+      credentials.insertCredential(tx, {
+        id: uuidv7(),
+        kind: 'token',
+        userId: actor.id,
+        name: input.name.trim(),
+        role,
+        secretHash: hashSecret(secret),
+        expiresAt: input.expiresAt ?? null,
+      }),
+    { signal: ctx.signal },
+  );
+  return { ...presentToken(row), token: secret };
+}
+
+/** One's own live tokens, newest first; an admin sees everyone's (or one user's, with `userId`). */
+export async function listTokens(ctx: UseCaseContext, query: { userId?: string | undefined; limit: number; cursor?: string | undefined }) {
+  const actor = actorOf(ctx);
+  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
+  const userId = actor.role === 'admin' ? query.userId : actor.id;
+  const rows = await ctx.db.connection((db) => credentials.listTokens(db, { userId, before, limit: query.limit }), { signal: ctx.signal });
+  const page = pageOf(rows, query.limit, (row) => [row.id]);
+  return { items: page.items.map(presentToken), nextCursor: page.nextCursor };
+}
+
+/** Revokes a token at once. Another user's token is "not found" to anyone but an admin. */
+export async function revokeToken(ctx: UseCaseContext, id: string): Promise<void> {
+  const actor = actorOf(ctx);
+  await ctx.db.transaction(
+    async (tx) => {
+      const token = await credentials.findToken(tx, id);
+      if (token === undefined || (token.userId !== actor.id && actor.role !== 'admin')) throw notFound('token', id);
+      await credentials.revokeCredential(tx, id);
+    },
+    { signal: ctx.signal },
+  );
+}

@@ -1,0 +1,120 @@
+import * as credentials from '../db/credentials.ts';
+import * as users from '../db/users.ts';
+import type { Role } from '../domain/access.ts';
+import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { AppError, notFound } from '../domain/errors.ts';
+import { uuidv7 } from '../domain/ids.ts';
+import type { UseCaseContext } from './context.ts';
+import { hashPassword } from './passwords.ts';
+
+export interface UserInput {
+  email: string;
+  name: string;
+  role: Role;
+  locationIds?: string[] | undefined;
+  password: string;
+  disabled?: boolean | undefined;
+}
+
+export type UserChanges = Partial<UserInput>;
+
+export const presentUser = (row: users.UserRow) => ({
+  id: row.id,
+  email: row.email,
+  name: row.name,
+  role: row.role,
+  locationIds: row.locationIds,
+  disabled: row.disabled,
+  createdAt: row.createdAt.toISOString(),
+  updatedAt: row.updatedAt.toISOString(),
+});
+
+export async function createUser(ctx: UseCaseContext, input: UserInput) {
+  // Hashing takes tens of milliseconds: done before the transaction, not while holding a connection.
+  const passwordHash = await hashPassword(input.password);
+  const id = uuidv7();
+  const row = await ctx.db.transaction(
+    async (tx) => {
+      await users.insertUser(tx, {
+        id,
+        email: input.email.trim(),
+        name: input.name.trim(),
+        role: input.role,
+        passwordHash,
+        disabled: input.disabled ?? false,
+      });
+      await users.replaceUserLocations(tx, id, input.locationIds ?? []);
+      return users.findUser(tx, id);
+    },
+    { signal: ctx.signal },
+  );
+  return presentUser(row!);
+}
+
+export async function getUser(ctx: UseCaseContext, id: string) {
+  const row = await ctx.db.connection((db) => users.findUser(db, id), { signal: ctx.signal });
+  if (row === undefined) throw notFound('user', id);
+  return presentUser(row);
+}
+
+export async function listUsers(
+  ctx: UseCaseContext,
+  query: { role?: Role | undefined; disabled?: boolean | undefined; limit: number; cursor?: string | undefined },
+) {
+  const afterEmail = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string'])[0];
+  const rows = await ctx.db.connection((db) => users.listUsers(db, { ...query, afterEmail }), { signal: ctx.signal });
+  const page = pageOf(rows, query.limit, (row) => [row.sortKey]);
+  return { items: page.items.map(presentUser), nextCursor: page.nextCursor };
+}
+
+/**
+ * Changes a user. Disabling ends its sessions and API tokens at once; a new password ends its
+ * sessions. The last active admin can be neither demoted nor disabled, or nobody could manage
+ * users any more.
+ */
+export async function updateUser(ctx: UseCaseContext, id: string, changes: UserChanges) {
+  const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password);
+  const row = await ctx.db.transaction(
+    async (tx) => {
+      const losesAdmin = (changes.role !== undefined && changes.role !== 'admin') || changes.disabled === true;
+      if (losesAdmin) {
+        const admins = await users.lockActiveAdmins(tx);
+        if (admins.length === 1 && admins[0] === id) {
+          throw new AppError('conflict', 'this is the last active admin: make another admin first');
+        }
+      }
+      const found = await users.updateUser(tx, id, {
+        email: changes.email?.trim(),
+        name: changes.name?.trim(),
+        role: changes.role,
+        passwordHash,
+        disabled: changes.disabled,
+      });
+      if (!found) return undefined;
+      if (changes.locationIds !== undefined) await users.replaceUserLocations(tx, id, changes.locationIds);
+      if (changes.disabled === true) await credentials.revokeUserCredentials(tx, id, ['session', 'token']);
+      else if (passwordHash !== undefined) await credentials.revokeUserCredentials(tx, id, ['session']);
+      return users.findUser(tx, id);
+    },
+    { signal: ctx.signal },
+  );
+  if (row === undefined) throw notFound('user', id);
+  return presentUser(row);
+}
+
+/**
+ * The first admin, when the database has no users yet: from STOCKROOM_ADMIN_EMAIL and
+ * STOCKROOM_ADMIN_PASSWORD, or given. Returns false (and changes nothing) once any user exists;
+ * instances starting together race on the unique email, and the losers see it taken.
+ */
+export async function createFirstAdmin(ctx: UseCaseContext, admin: { email: string; password: string; name?: string }): Promise<boolean> {
+  const count = await ctx.db.connection((db) => users.countUsers(db), { signal: ctx.signal });
+  if (count > 0) return false;
+  try {
+    await createUser(ctx, { email: admin.email, name: admin.name ?? 'Administrator', role: 'admin', password: admin.password });
+    return true;
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'conflict') return false;
+    throw error;
+  }
+}
