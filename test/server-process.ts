@@ -63,7 +63,11 @@ export async function loginAsAdmin(base: string): Promise<{ authorization: strin
   return { authorization: `Bearer ${body.token}` };
 }
 
-export async function startServer(database: TestDatabase, port?: number): Promise<ServerProcess> {
+/**
+ * Starts a server on `database`. Only its `env` is read, so a test may point a server at a
+ * database of its own making, and add settings (pool, deadlines) beside DATABASE_URL.
+ */
+export async function startServer(database: Pick<TestDatabase, 'env'>, port?: number): Promise<ServerProcess> {
   port ??= await freePort();
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
