@@ -32,3 +32,14 @@ export function recordMovement(app: TestApp, movement: Record<string, unknown>, 
 export async function stockUp(app: TestApp, productId: string, locationId: string, quantity: number) {
   return created(recordMovement(app, { type: 'inbound', locationId, lines: [{ productId, quantity }] }));
 }
+
+export const USER_PASSWORD = 'a password of some length';
+
+/** A user made by the harness admin, logged in: its record, bearer token and Authorization header. */
+export async function createUser(app: TestApp, fields: { role: string; locationIds?: string[]; [field: string]: unknown }) {
+  const email = `${unique('user').toLowerCase()}@stockroom.test`;
+  const user = await created(api(app, 'POST', '/api/v1/users', { email, name: unique('User'), password: USER_PASSWORD, ...fields }));
+  const login = await api(app, 'POST', '/api/v1/auth/login', { email, password: fields.password ?? USER_PASSWORD }, { authorization: undefined });
+  if (login.status !== 200) throw new Error(`login failed: ${JSON.stringify(login.body)}`);
+  return { user, token: login.body.token as string, auth: { authorization: `Bearer ${login.body.token}` } };
+}
