@@ -4,6 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { seedDemo } from '../src/cli/seed.ts';
+import { Database } from '../src/db/database.ts';
+import { createPgliteSource } from '../src/db/pglite.ts';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { createTestDatabase, type TestDatabase } from './helpers.ts';
 
@@ -53,6 +55,36 @@ describe('stockroom migrate', () => {
         env: { ...process.env, ...t.env, LOG_LEVEL: 'silent' },
       });
       assert.equal(stdout.trim(), 'the database is up to date');
+    } finally {
+      await t.destroy();
+    }
+  });
+});
+
+describe('stockroom user create', () => {
+  const run = (args: string[], env: Record<string, string>) =>
+    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'create', ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+
+  it('creates an admin with a generated password shown once, or with STOCKROOM_USER_PASSWORD; refuses bad options with exit 64', async () => {
+    const t = await createTestDatabase();
+    if (t.db.kind === 'pglite') await t.db.close();
+    try {
+      const generated = await run(['--email', 'first@example.com', '--role', 'admin', '--name', 'First Admin'], t.env);
+      assert.match(generated.stdout, /^created admin first@example.com \(id [0-9a-f-]{36}\)\n {2}password: (\S{16}) {3}\(shown this once\)/);
+      const chosen = await run(['--email', 'clerk@example.com', '--role', 'clerk'], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' });
+      assert.match(chosen.stdout, /^created clerk clerk@example.com \(id [0-9a-f-]{36}\)\n$/);
+      for (const args of [['--email', 'x@example.com', '--role', 'owner'], ['--role', 'admin']]) {
+        await assert.rejects(run(args, t.env), (error: { code: number; stderr: string }) => error.code === 64 && /needs --/.test(error.stderr));
+      }
+      await assert.rejects(run(['--email', 'FIRST@example.com', '--role', 'viewer'], t.env), (error: { code: number; stderr: string }) =>
+        error.code === 1 && /a user with this email already exists/.test(error.stderr));
+      const db = t.db.kind === 'pglite' ? new Database(await createPgliteSource({ dataDir: t.config.dataDir, acquireTimeoutMs: 5000 })) : t.db;
+      try {
+        const users = await db.connection((conn) => conn.query<{ email: string; role: string }>('SELECT email, role FROM users ORDER BY email'));
+        assert.deepEqual(users, [{ email: 'clerk@example.com', role: 'clerk' }, { email: 'first@example.com', role: 'admin' }]);
+      } finally {
+        if (db !== t.db) await db.close();
+      }
     } finally {
       await t.destroy();
     }
