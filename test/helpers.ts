@@ -10,6 +10,7 @@ import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { createPgliteSource } from '../src/db/pglite.ts';
 import { createPostgresSource } from '../src/db/postgres.ts';
 import { createFirstAdmin } from '../src/services/users.ts';
+import { TEST_ADMIN } from './test-admin.ts';
 
 // Every test file gets a database of its own, migrated: on PostgreSQL (DATABASE_URL set) a fresh
 // schema, dropped afterwards; on PGlite a copy of a migrated template data directory, because
@@ -115,8 +116,7 @@ export async function createTestDatabase(overrides: Partial<Config> = {}): Promi
 
 export type TestApp = Awaited<ReturnType<typeof buildApp>>;
 
-/** The admin every harness and test server starts with. */
-export const TEST_ADMIN = { email: 'admin@stockroom.test', password: 'correct horse battery staple' };
+export { TEST_ADMIN };
 
 /** Credentials `api()` sends when a test gives none: the harness admin's bearer token. */
 const defaultAuthorization = new WeakMap<TestApp, string>();

@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { TEST_ADMIN, type TestDatabase } from './helpers.ts';
+import type { TestDatabase } from './helpers.ts';
+import { TEST_ADMIN } from './test-admin.ts';
 
 // The real server as an operator runs it: `node bin/stockroom.mjs serve` as a child process on
 // a test database, for the tests of the process itself (signals, kill -9, the data dir lock).
