@@ -175,6 +175,7 @@ before(async () => {
   ledger.arriving = transfer.body.id;
   for (const location of [own, own2, other]) await stockUp(h.app, moved.id, location.id, 1_000_000);
   const stranger = await createUser(h.app, { role: 'viewer' });
+  await newToken(stranger.auth);
   fx = {
     own: own.id,
     own2: own2.id,
