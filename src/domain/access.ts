@@ -52,9 +52,13 @@ export function holds(role: Role, permission: Permission): boolean {
   return (PERMISSIONS[permission] as readonly Role[]).includes(role);
 }
 
-/** Only clerks are scoped to locations; every other role sees the whole business. */
-export function locationScope(role: Role, locationIds: readonly string[]): readonly string[] | null {
-  return role === 'clerk' ? locationIds : null;
+/**
+ * Only clerks are scoped to locations; every other role sees the whole business. A token is
+ * scoped if it acts as a clerk or if its creator is one: a clerk's viewer token must not see
+ * more locations than the clerk.
+ */
+export function locationScope(userRole: Role, actingRole: Role, locationIds: readonly string[]): readonly string[] | null {
+  return userRole === 'clerk' || actingRole === 'clerk' ? locationIds : null;
 }
 
 export function canAccessLocation(actor: Actor | null, locationId: string): boolean {

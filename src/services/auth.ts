@@ -96,7 +96,7 @@ export async function authenticate(db: Database, secret: string, signal?: AbortS
     id: row.userId,
     name: row.userName,
     role,
-    locationIds: locationScope(role, row.locationIds),
+    locationIds: locationScope(row.userRole, role, row.locationIds),
     credentialId: row.credentialId,
     credentialKind: row.kind,
   };
