@@ -1,33 +1,98 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { loadConfig } from '../src/config.ts';
 import { Database } from '../src/db/database.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { createPostgresSource } from '../src/db/postgres.ts';
-import { DEFAULT_SIZE, loadDataset } from './dataset.ts';
-import { SCENARIOS, type Fixture, type Scenario } from './scenarios.ts';
+import type { BaselineJob } from './baseline.ts';
+import { DEFAULT_SIZE, loadDataset, readFixture, type Fixture } from './dataset.ts';
+import { SCENARIOS, type Scenario } from './scenarios.ts';
+import { BENCH_ADMIN, openSource, serverEnv, withConnection, type Target } from './target.ts';
+import { ensureWrk, runWrk } from './wrk.ts';
 
-// npm run bench: Stockroom on PostgreSQL under HTTP load, each scenario beside its baseline (the
-// same SQL through pg at the same concurrency, measured in the same run). Figures are ratios
-// because this machine is shared and noisy.
-//   BENCH_SECONDS (20), BENCH_CONNECTIONS (64), BENCH_LEDGER_LINES (1000000), BENCH_SCENARIOS (all)
+// npm run bench: Stockroom under HTTP load from wrk, on PostgreSQL and on the embedded database,
+// each scenario beside its baseline (the same SQL straight through the driver at the same
+// concurrency, measured in the same run, just before). Then, when asked, the scale series: a few
+// scenarios' latency at several ledger sizes on PostgreSQL, to show that it stays flat.
+// Prints tables and writes everything as JSON to bench/results/ (git-ignored). `npm run bench:scale`
+// runs the scale series alone, at 10^5, 10^6 and 10^7 ledger lines (about 10 minutes).
+//
+//   BENCH_DATABASES     postgres,pglite   which full runs to do (empty: none)
+//   BENCH_SCENARIOS     all               comma-separated, from SCENARIOS in bench/scenarios.ts
+//   BENCH_SECONDS       20                each measurement (HTTP and baseline alike)
+//   BENCH_CONNECTIONS   64                concurrent HTTP connections, and baseline workers
+//   BENCH_LEDGER_LINES  1000000           ledger size of the full runs (PGlite too)
+//   BENCH_SCALE         (none)            ledger sizes of the scale series, e.g. 100000,1000000,10000000
+//   BENCH_SCALE_SECONDS 10                each measurement of the scale series
+//   BENCH_SCALE_CONNECTIONS 8             its concurrency: enough to keep the server busy, few enough
+//                                         that latency shows a request's cost rather than a queue
+//   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
+//   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
+//   DB_POOL_MAX         10                the server's pool, and the PostgreSQL baseline's
+//   any other variable of the server's (LOG_LEVEL excepted: warn) reaches the server it starts
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SCHEMA = 'stockroom_bench';
+const list = (value: string | undefined, fallback: string) => (value ?? fallback).split(',').filter((item) => item !== '');
+const databases = list(process.env.BENCH_DATABASES, 'postgres,pglite') as Target['kind'][];
+const scenarios = list(process.env.BENCH_SCENARIOS, SCENARIOS.join(',')) as Scenario[];
 const seconds = Number(process.env.BENCH_SECONDS ?? 20);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const ledgerLines = Number(process.env.BENCH_LEDGER_LINES ?? DEFAULT_SIZE.ledgerLines);
+const scaleSizes = list(process.env.BENCH_SCALE, '').map(Number);
+const scaleSeconds = Number(process.env.BENCH_SCALE_SECONDS ?? 10);
+const scaleConnections = Number(process.env.BENCH_SCALE_CONNECTIONS ?? 8);
+const keepData = process.env.BENCH_KEEP_DATA === '1';
 const poolMax = Number(process.env.DB_POOL_MAX ?? 10);
-const scenarios = (process.env.BENCH_SCENARIOS?.split(',') ?? SCENARIOS) as Scenario[];
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// The scale series: one read, one write, and the two that read the ledger itself.
+const SCALE_SCENARIOS: Scenario[] = ['stock-read', 'inbound', 'as-of', 'history', 'history-level'];
+// Before each measurement, to get the server's code compiled and its pool filled.
+const WARM_UP_SECONDS = 1;
 
-function withSchema(url: string) {
-  const parsed = new URL(url);
-  parsed.searchParams.set('options', `-c search_path=${SCHEMA}`);
-  return parsed.toString();
+const work = await mkdtemp(join(tmpdir(), 'stockroom-bench-'));
+const postgres: Target = {
+  kind: 'postgres',
+  databaseUrl: (() => {
+    const url = new URL(serverUrl);
+    url.searchParams.set('options', `-c search_path=${SCHEMA}`);
+    return url.toString();
+  })(),
+  poolMax,
+};
+const pglite: Target = { kind: 'pglite', dataDir: join(work, 'pglite') };
+
+async function onServer(sql: string) {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A fresh, migrated database with the data set loaded; the fixture the scenarios pick from. */
+async function prepare(target: Target, lines: number): Promise<{ fixture: Fixture; ledgerLines: number; loadSeconds: number }> {
+  if (target.kind === 'postgres') await onServer(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE; CREATE SCHEMA ${SCHEMA}`);
+  else await rm(target.dataDir, { recursive: true, force: true });
+  const source = await openSource(target);
+  const db = new Database(source);
+  try {
+    await migrate(db);
+    const started = Date.now();
+    const loaded = await withConnection(source, (q) => loadDataset(q, { ...DEFAULT_SIZE, ledgerLines: lines }));
+    const loadSeconds = Math.round((Date.now() - started) / 1000);
+    console.log(`${target.kind}: ${loaded.levels} levels, ${loaded.ledgerLines} ledger lines loaded in ${loadSeconds} s`);
+    return { fixture: await withConnection(source, readFixture), ledgerLines: loaded.ledgerLines, loadSeconds };
+  } finally {
+    await db.close();
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -40,63 +105,62 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function prepare(databaseUrl: string): Promise<Fixture> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-  await admin.query(`CREATE SCHEMA ${SCHEMA}`);
-  await admin.end();
-  const db = new Database(createPostgresSource({ ...loadConfig({}), databaseUrl, dbStatementTimeoutMs: 600_000 }));
-  await migrate(db);
-  await db.close();
-  const client = new pg.Client({ connectionString: databaseUrl, statement_timeout: 0 });
-  await client.connect();
-  const started = Date.now();
-  const size = { ...DEFAULT_SIZE, ledgerLines: Number(process.env.BENCH_LEDGER_LINES ?? DEFAULT_SIZE.ledgerLines) };
-  const loaded = await loadDataset(client, size);
-  console.log(`data set: ${size.products} products, ${size.locations} locations, ${loaded.levels} levels, ${loaded.ledgerLines} ledger lines (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  const products = await client.query<{ product_id: string }>('SELECT DISTINCT product_id FROM stock_levels');
-  const locations = await client.query<{ id: string }>('SELECT id FROM locations ORDER BY code');
-  await client.end();
-  return { productIds: products.rows.map((r) => r.product_id), locationIds: locations.rows.map((r) => r.id) };
-}
-
-async function startServer(databaseUrl: string) {
+async function startServer(target: Target) {
   const port = await freePort();
   const child = spawn(process.execPath, ['bin/stockroom.mjs', 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'warn', DB_POOL_MAX: String(poolMax) },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...serverEnv(target), PORT: String(port), LOG_LEVEL: 'warn' },
+    // Its log (JSON lines on stdout) would bury the tables: the statuses counted by wrk say as much.
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const exited = once(child, 'exit');
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i += 1) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { child, url };
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  for (let i = 0; i < 300 && child.exitCode === null; i += 1) {
+    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { pid: child.pid!, url, stop };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  child.kill();
+  await stop();
   throw new Error('the server did not become ready');
 }
 
-async function runJob(job: object) {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/load.ts', JSON.stringify(job)], {
-    cwd: ROOT,
-    maxBuffer: 64 * 1024 * 1024,
+/**
+ * The headers of every benchmark request: logged in as the admin the server creates from
+ * STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD (set in serverEnv). Every request is then
+ * authenticated as in production: one more indexed lookup than the baseline's SQL.
+ */
+async function requestHeaders(url: string): Promise<Record<string, string>> {
+  const response = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(BENCH_ADMIN),
   });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-    requestsPerSecond: number;
-    p50Ms: number;
-    p99Ms: number;
-    maxMs: number;
-    total: number;
-    non2xx: number;
-    errors: number;
-  };
+  const body = (await response.json()) as { token?: string };
+  if (response.status !== 200) throw new Error(`login failed: ${JSON.stringify(body)}`);
+  return { 'content-type': 'application/json', authorization: `Bearer ${body.token}` };
 }
 
+async function runBaseline(job: BaselineJob) {
+  const file = join(work, 'baseline-job.json');
+  await writeFile(file, JSON.stringify(job));
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/baseline.ts', file], { cwd: ROOT });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { perSecond: number; p50Ms: number; p99Ms: number; maxMs: number; errors: number };
+}
+
+/** The server's event-loop delay p99 since the last call (prom-client resets it on each scrape). */
 async function eventLoopP99Ms(url: string) {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
   const value = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text)?.[1];
   return value === undefined ? Number.NaN : Number(value) * 1000;
+}
+
+/** CPU time the process has used, from /proc (clock ticks of 10 ms). */
+async function cpuSeconds(pid: number) {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime
 }
 
 async function peakRssMb(pid: number) {
@@ -104,37 +168,107 @@ async function peakRssMb(pid: number) {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
 }
 
-const databaseUrl = withSchema(serverUrl);
-const fixture = await prepare(databaseUrl);
-const server = await startServer(databaseUrl);
-const rows = [];
-try {
-  for (const scenario of scenarios) {
-    const base = await runJob({ kind: 'baseline', scenario, fixture, connections, seconds, databaseUrl, poolMax });
-    await eventLoopP99Ms(server.url); // resets the server's event-loop histogram window
-    const http = await runJob({ kind: 'http', scenario, fixture, connections, seconds, url: server.url });
+const round = (value: number, digits = 1) => Number(value.toFixed(digits));
+
+/** One scenario over HTTP, on a server started for it alone, after its baseline when asked. */
+async function measure(target: Target, fixture: Fixture, scenario: Scenario, duration: number, connections: number, withBaseline: boolean) {
+  const base = withBaseline ? await runBaseline({ scenario, fixture, target, connections, seconds: duration }) : undefined;
+  const server = await startServer(target);
+  try {
+    const job = { url: server.url, scenario, fixture, headers: await requestHeaders(server.url), connections, requestFile: join(work, 'requests.tsv') };
+    await runWrk({ ...job, seconds: WARM_UP_SECONDS });
+    await eventLoopP99Ms(server.url);
+    const cpuBefore = await cpuSeconds(server.pid);
+    const http = await runWrk({ ...job, seconds: duration });
+    const serverCpuUsPerRequest = Math.round((((await cpuSeconds(server.pid)) - cpuBefore) * 1e6) / http.requests);
+    const perSecond = http.requests / http.seconds;
+    const ok = Object.entries(http.statuses).filter(([status]) => status.startsWith('2'));
     const row = {
       scenario,
-      requestsPerSecond: Math.round(http.requestsPerSecond),
-      p50Ms: http.p50Ms,
-      p99Ms: http.p99Ms,
-      maxMs: http.maxMs,
-      non2xx: http.non2xx,
-      errors: http.errors,
-      baselinePerSecond: Math.round(base.requestsPerSecond),
-      baselineP99Ms: Number(base.p99Ms.toFixed(1)),
-      ratio: Number((http.requestsPerSecond / base.requestsPerSecond).toFixed(2)),
-      eventLoopP99Ms: Number((await eventLoopP99Ms(server.url)).toFixed(1)),
-      peakRssMb: Math.round(await peakRssMb(server.child.pid!)),
+      perSecond: Math.round(perSecond),
+      p50Ms: round(http.p50Ms),
+      p99Ms: round(http.p99Ms),
+      maxMs: Math.round(http.maxMs),
+      non2xx: http.requests - ok.reduce((sum, [, n]) => sum + n, 0),
+      statuses: http.statuses,
+      socketErrors: Object.values(http.socketErrors).reduce((sum, n) => sum + n, 0),
+      ...(base && {
+        baselinePerSecond: Math.round(base.perSecond),
+        baselineP50Ms: round(base.p50Ms),
+        baselineP99Ms: round(base.p99Ms),
+        baselineErrors: base.errors,
+        ratio: round(perSecond / base.perSecond, 2),
+      }),
+      serverCpuUsPerRequest,
+      eventLoopP99Ms: round(await eventLoopP99Ms(server.url)),
+      peakRssMb: Math.round(await peakRssMb(server.pid)),
     };
-    rows.push(row);
     console.log(JSON.stringify(row));
+    return row;
+  } finally {
+    await server.stop();
+  }
+}
+
+type Row = Awaited<ReturnType<typeof measure>>;
+
+ensureWrk();
+await mkdir(`${ROOT}bench/results`, { recursive: true });
+const resultFile = `${ROOT}bench/results/${new Date().toISOString().replaceAll(':', '-')}.json`;
+const report = {
+  startedAt: new Date().toISOString(),
+  seconds,
+  connections,
+  poolMax,
+  runs: [] as { database: string; ledgerLines: number; loadSeconds: number; rows: Row[] }[],
+  scaleConnections,
+  scale: [] as { ledgerLines: number; loadSeconds: number; rows: Row[] }[],
+};
+// Written after every measurement, so that an interrupted run keeps what it measured.
+const save = () => writeFile(resultFile, JSON.stringify(report, null, 2));
+
+try {
+  for (const database of databases) {
+    const target = database === 'postgres' ? postgres : pglite;
+    const { fixture, ...loaded } = await prepare(target, ledgerLines);
+    const run = { database, ...loaded, rows: [] as Row[] };
+    report.runs.push(run);
+    await save();
+    for (const scenario of scenarios) {
+      run.rows.push(await measure(target, fixture, scenario, seconds, connections, true));
+      await save();
+    }
+  }
+  for (const lines of scaleSizes) {
+    const { fixture, ...loaded } = await prepare(postgres, lines);
+    const point = { ...loaded, rows: [] as Row[] };
+    report.scale.push(point);
+    await save();
+    for (const scenario of SCALE_SCENARIOS) {
+      point.rows.push(await measure(postgres, fixture, scenario, scaleSeconds, scaleConnections, false));
+      await save();
+    }
   }
 } finally {
-  server.child.kill('SIGTERM');
+  if (!keepData) {
+    if (databases.includes('postgres') || scaleSizes.length > 0) await onServer(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+    await rm(work, { recursive: true, force: true });
+  }
 }
-console.table(rows);
-await mkdir(`${ROOT}bench/results`, { recursive: true });
-const file = `${ROOT}bench/results/${new Date().toISOString().replaceAll(':', '-')}.json`;
-await writeFile(file, JSON.stringify({ seconds, connections, poolMax, database: 'postgres', rows }, null, 2));
-console.log(`written to ${file}`);
+
+for (const run of report.runs) {
+  console.log(`\n${run.database}, ${run.ledgerLines} ledger lines, ${connections} connections, ${seconds} s each`);
+  console.table(run.rows.map(({ statuses: _s, ...row }) => row));
+}
+if (report.scale.length > 0) {
+  console.log(`\nscale series on postgres, ${scaleConnections} connections, ${scaleSeconds} s each: p50 / p99 / max ms, requests/s`);
+  const table: Record<string, Record<string, string>> = {};
+  for (const point of report.scale) {
+    for (const row of point.rows) {
+      const failed = row.non2xx + row.socketErrors > 0 ? `, ${row.non2xx + row.socketErrors} failed` : '';
+      (table[row.scenario] ??= {})[`${point.ledgerLines} lines`] = `${row.p50Ms} / ${row.p99Ms} / ${row.maxMs}, ${row.perSecond}/s${failed}`;
+    }
+  }
+  console.table(table);
+}
+console.log(`written to ${resultFile}`);

@@ -1,20 +1,24 @@
-import type pg from 'pg';
 import type { Queryable } from '../src/db/database.ts';
-import { findReferences, insertMovement, lockLevels, applyDeltas } from '../src/db/movements.ts';
+import { applyDeltas, findEntries, findReferences, insertMovement, listMovements, lockLevels } from '../src/db/movements.ts';
 import { listProducts } from '../src/db/products.ts';
 import { listStock } from '../src/db/stock.ts';
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../src/domain/ids.ts';
+import type { Fixture } from './dataset.ts';
 
-// Each scenario twice: as an HTTP request to Stockroom, and as the same SQL issued directly
-// through pg (the baseline: what this machine's PostgreSQL allows with no service in front).
+// Each scenario twice: as an HTTP request to Stockroom, and as the same SQL issued directly on a
+// connection (the baseline: what the database allows with no service in front).
 
-export interface Fixture {
-  /** Products stocked at every location. */
-  productIds: string[];
-  locationIds: string[];
-}
-
-export const SCENARIOS = ['stock-read', 'products-page', 'inbound', 'outbound', 'transfer', 'hot-row'] as const;
+export const SCENARIOS = [
+  'stock-read',
+  'products-page',
+  'inbound',
+  'outbound',
+  'transfer',
+  'hot-row',
+  'as-of',
+  'history',
+  'history-level',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 const pick = <T>(items: T[]) => items[Math.floor(Math.random() * items.length)]!;
@@ -26,6 +30,12 @@ function twoLocations(fixture: Fixture): [string, string] {
   return [from, to];
 }
 
+/** A random time between the ledger's start and now. */
+function pastTime(fixture: Fixture): Date {
+  const from = Date.parse(fixture.ledgerFrom);
+  return new Date(from + Math.random() * (Date.now() - from));
+}
+
 interface Movement {
   type: 'inbound' | 'outbound' | 'transfer';
   locationId: string;
@@ -33,73 +43,91 @@ interface Movement {
   lines: { productId: string; quantity: number }[];
 }
 
-function movementOf(scenario: Scenario, fixture: Fixture): Movement {
+function movementOf(scenario: Scenario, fixture: Fixture): Movement | undefined {
+  const line = [{ productId: pick(fixture.productIds), quantity: 1 }];
   switch (scenario) {
     case 'inbound':
-      return { type: 'inbound', locationId: pick(fixture.locationIds), lines: [{ productId: pick(fixture.productIds), quantity: 1 }] };
+      return { type: 'inbound', locationId: pick(fixture.locationIds), lines: line };
     case 'outbound':
-      return { type: 'outbound', locationId: pick(fixture.locationIds), lines: [{ productId: pick(fixture.productIds), quantity: 1 }] };
+      return { type: 'outbound', locationId: pick(fixture.locationIds), lines: line };
     case 'transfer': {
       const [from, to] = twoLocations(fixture);
-      return { type: 'transfer', locationId: from, toLocationId: to, lines: [{ productId: pick(fixture.productIds), quantity: 1 }] };
+      return { type: 'transfer', locationId: from, toLocationId: to, lines: line };
     }
     case 'hot-row':
       return { type: 'inbound', locationId: fixture.locationIds[0]!, lines: [{ productId: fixture.productIds[0]!, quantity: 1 }] };
     default:
-      throw new Error(`${scenario} is not a movement`);
+      return undefined;
   }
 }
 
-export function httpRequest(scenario: Scenario, fixture: Fixture): { method: 'GET' | 'POST'; path: string; body?: string } {
-  if (scenario === 'stock-read') {
-    return { method: 'GET', path: `/api/v1/stock?productId=${pick(fixture.productIds)}&locationId=${pick(fixture.locationIds)}` };
-  }
-  if (scenario === 'products-page') return { method: 'GET', path: '/api/v1/products?limit=50' };
-  return { method: 'POST', path: '/api/v1/movements', body: JSON.stringify(movementOf(scenario, fixture)) };
+export interface HttpRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
 }
 
-const queryable = (client: pg.ClientBase): Queryable => ({
-  query: async (text, params) => (await client.query(text, params as unknown[])).rows,
-  exec: async (script) => {
-    await client.query(script);
-  },
-});
+export function httpRequest(scenario: Scenario, fixture: Fixture): HttpRequest {
+  const product = pick(fixture.productIds);
+  const location = pick(fixture.locationIds);
+  switch (scenario) {
+    case 'stock-read':
+      return { method: 'GET', path: `/api/v1/stock?productId=${product}&locationId=${location}` };
+    case 'as-of':
+      return { method: 'GET', path: `/api/v1/stock?productId=${product}&locationId=${location}&asOf=${pastTime(fixture).toISOString()}` };
+    case 'products-page':
+      return { method: 'GET', path: '/api/v1/products?limit=50' };
+    case 'history':
+      return { method: 'GET', path: `/api/v1/movements?productId=${product}&limit=50` };
+    case 'history-level':
+      return { method: 'GET', path: `/api/v1/movements?productId=${product}&locationId=${location}&limit=50` };
+    default:
+      return { method: 'POST', path: '/api/v1/movements', body: JSON.stringify(movementOf(scenario, fixture)) };
+  }
+}
 
-/** The statements Stockroom issues for the scenario, on one pooled connection, without HTTP. */
-export async function baselineCall(scenario: Scenario, fixture: Fixture, pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  const db = queryable(client);
-  try {
-    if (scenario === 'stock-read') {
-      await listStock(db, { productId: pick(fixture.productIds), locationId: pick(fixture.locationIds), limit: 50 });
+/** The statements Stockroom issues for the scenario, on one connection, without HTTP. */
+export async function baselineCall(scenario: Scenario, fixture: Fixture, db: Queryable): Promise<void> {
+  const productId = pick(fixture.productIds);
+  const locationId = pick(fixture.locationIds);
+  switch (scenario) {
+    case 'stock-read':
+      await listStock(db, { productId, locationId, limit: 50 });
       return;
-    }
-    if (scenario === 'products-page') {
+    case 'as-of':
+      await listStock(db, { productId, locationId, asOf: pastTime(fixture), limit: 50 });
+      return;
+    case 'products-page':
       await listProducts(db, { limit: 50 });
       return;
+    case 'history':
+    case 'history-level': {
+      const rows = await listMovements(db, { productId, locationId: scenario === 'history' ? undefined : locationId, limit: 50 });
+      await findEntries(db, rows.slice(0, 50).map((row) => row.id));
+      return;
     }
-    const movement = movementOf(scenario, fixture);
-    const sign = movement.type === 'inbound' ? 1 : -1;
-    const entries = movement.lines.flatMap((line, lineNo) => [
-      { lineNo, productId: line.productId, locationId: movement.locationId, delta: sign * line.quantity, countedQuantity: null },
-      ...(movement.toLocationId === undefined
-        ? []
-        : [{ lineNo, productId: line.productId, locationId: movement.toLocationId, delta: line.quantity, countedQuantity: null }]),
-    ]);
-    await client.query('BEGIN');
+  }
+  const movement = movementOf(scenario, fixture)!;
+  const sign = movement.type === 'inbound' ? 1 : -1;
+  const entries = movement.lines.flatMap((line, lineNo) => [
+    { lineNo, productId: line.productId, locationId: movement.locationId, delta: sign * line.quantity, countedQuantity: null },
+    ...(movement.toLocationId === undefined
+      ? []
+      : [{ lineNo, productId: line.productId, locationId: movement.toLocationId, delta: line.quantity, countedQuantity: null }]),
+  ]);
+  await db.query('BEGIN');
+  try {
     await findReferences(db, movement.lines.map((line) => line.productId), [movement.locationId, ...(movement.toLocationId ? [movement.toLocationId] : [])]);
     await lockLevels(db, entries);
     await applyDeltas(db, entries);
     await insertMovement(
       db,
-      { id: randomUUID(), type: movement.type, locationId: movement.locationId, toLocationId: movement.toLocationId ?? null, reference: null, note: null, reason: null, createdById: null },
+      { id: uuidv7(), type: movement.type, locationId: movement.locationId, toLocationId: movement.toLocationId ?? null, reference: null, note: null, reason: null, createdById: null },
       entries,
     );
-    await client.query('COMMIT');
+    await db.query('COMMIT');
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await db.query('ROLLBACK').catch(() => undefined);
     throw error;
-  } finally {
-    client.release();
   }
 }
