@@ -56,6 +56,8 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     forceCloseConnections: 'idle',
     genReqId: () => crypto.randomUUID(),
     trustProxy: config.trustProxy,
+    // One log line per request (below) instead of Fastify's two: measured at ~15 % of GET /stock's throughput.
+    disableRequestLogging: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
   // The API speaks JSON only; any other body type is a 400 (API.md), not a string to validate.
@@ -64,6 +66,12 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   for (const schema of [Problem, CategorySchema, ProductSchema, LocationSchema, MovementSchema, RecordedMovementSchema, StockLevelSchema, ProductStockSchema, UserSchema, TokenSchema]) {
     app.addSchema(schema);
   }
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, url: request.url, statusCode: reply.statusCode, responseTimeMs: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
+  });
   registerProblemHandlers(app);
   await app.register(gracefulClose);
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });

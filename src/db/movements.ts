@@ -168,29 +168,35 @@ export interface MovementFilter {
   limit: number;
 }
 
-/** Newest first (ties broken by id). Product and location filters go through the ledger's indexes. */
+/**
+ * Newest first (ties broken by id). With a product (and a location), the page is read off that
+ * product's ledger entries newest first through their index, stopping after a page whatever the
+ * length of the history; DISTINCT ON keeps a movement with several such entries (a transfer) once.
+ */
 export async function listMovements(db: Queryable, filter: MovementFilter): Promise<MovementRow[]> {
   const where = new Conditions();
+  const byProduct = filter.productId !== undefined;
+  // An entry's created_at is its movement's, so the order and the cursor can be the entries'.
+  const [at, id] = byProduct ? ['ml.created_at', 'ml.movement_id'] : ['m.created_at', 'm.id'];
   if (filter.type !== undefined) where.add('m.type = $?', filter.type);
-  if (filter.from !== undefined) where.add('m.created_at >= $?', filter.from);
-  if (filter.to !== undefined) where.add('m.created_at < $?', filter.to);
-  if (filter.before !== undefined) where.add('(m.created_at, m.id) < ($?, $?)', ...filter.before);
+  if (filter.from !== undefined) where.add(`${at} >= $?`, filter.from);
+  if (filter.to !== undefined) where.add(`${at} < $?`, filter.to);
+  if (filter.before !== undefined) where.add(`(${at}, ${id}) < ($?, $?)`, ...filter.before);
   if (filter.locationIds !== undefined) {
     where.add('(m.location_id = ANY($?::uuid[]) OR m.to_location_id = ANY($?::uuid[]))', filter.locationIds, filter.locationIds);
   }
-  if (filter.productId !== undefined && filter.locationId !== undefined) {
-    where.add(
-      'm.id IN (SELECT movement_id FROM movement_lines WHERE product_id = $? AND location_id = $?)',
-      filter.productId,
-      filter.locationId,
-    );
-  } else if (filter.productId !== undefined) {
-    where.add('m.id IN (SELECT movement_id FROM movement_lines WHERE product_id = $?)', filter.productId);
+  if (byProduct) {
+    where.add('ml.product_id = $?', filter.productId);
+    if (filter.locationId !== undefined) where.add('ml.location_id = $?', filter.locationId);
   } else if (filter.locationId !== undefined) {
     where.add('m.id IN (SELECT movement_id FROM movement_lines WHERE location_id = $?)', filter.locationId);
   }
+  const from = byProduct
+    ? 'movement_lines ml JOIN movements m ON m.id = ml.movement_id LEFT JOIN users u ON u.id = m.created_by'
+    : MOVEMENTS;
   return db.query<MovementRow>(
-    `SELECT ${MOVEMENT_COLUMNS} FROM ${MOVEMENTS} ${where.where()} ORDER BY m.created_at DESC, m.id DESC LIMIT ${where.param(filter.limit + 1)}`,
+    `SELECT ${byProduct ? `DISTINCT ON (${at}, ${id}) ` : ''}${MOVEMENT_COLUMNS} FROM ${from} ${where.where()}
+     ORDER BY ${at} DESC, ${id} DESC LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
   );
 }
