@@ -12,7 +12,7 @@ import { isMigrated } from './db/migrate.ts';
 import { authentication } from './http/authentication.ts';
 import { metrics } from './http/metrics.ts';
 import { gracefulClose } from './http/graceful-close.ts';
-import { registerProblemHandlers, sendProblem } from './http/problems.ts';
+import { clientErrorHandler, frameworkErrors, registerProblemHandlers, sendProblem } from './http/problems.ts';
 import { requestScope } from './http/request-scope.ts';
 import { textGuard } from './http/text-guard.ts';
 import { authRoutes } from './http/routes/auth.ts';
@@ -58,6 +58,9 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     trustProxy: config.trustProxy,
     // One log line per request (below) instead of Fastify's two: measured at ~15 % of GET /stock's throughput.
     disableRequestLogging: true,
+    // Errors before any route runs are problem documents too.
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
   // The API speaks JSON only; any other body type is a 400 (API.md), not a string to validate.

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
 import { AppError, type ErrorCode } from '../domain/errors.ts';
 import { ClientGoneError } from './request-scope.ts';
 
@@ -26,6 +27,11 @@ const TITLES: Record<ErrorCode | 'internal_error', string> = {
 
 const VALIDATION_ERRORS_MAX = 50;
 
+/** The problem document's text (also for answers written straight to a socket). */
+export function problemDocument(status: number, code: ErrorCode | 'internal_error', detail: string, extras: Record<string, unknown> = {}): string {
+  return JSON.stringify({ type: `urn:stockroom:problem:${code}`, title: TITLES[code], status, detail, code, ...extras });
+}
+
 export function sendProblem(
   reply: FastifyReply,
   status: number,
@@ -38,7 +44,7 @@ export function sendProblem(
   return reply
     .code(status)
     .type('application/problem+json')
-    .send(JSON.stringify({ type: `urn:stockroom:problem:${code}`, title: TITLES[code], status, detail, code, ...extras }));
+    .send(problemDocument(status, code, detail, extras));
 }
 
 interface AjvError {
@@ -61,6 +67,28 @@ function validationErrors(errors: AjvError[]) {
 }
 
 const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query string', params: 'path', headers: 'headers' };
+
+/**
+ * Requests Node's HTTP parser refuses (a malformed request line or header, headers past 16 KiB)
+ * never reach Fastify: answered here, on the socket, as a problem document like every error.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const detail = error.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : 'the request is not valid HTTP';
+  const body = problemDocument(400, 'bad_request', detail);
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Errors Fastify's router raises before a route runs (a URL it can't decode, a path parameter past its length limit). */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL is malformed';
+  return sendProblem(reply, 400, 'bad_request', detail);
+}
 
 export function registerProblemHandlers(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { ROLES } from '../../domain/access.ts';
-import { Nullable, PageQuery, Timestamp, Uuid } from './common.ts';
+import { Nullable, PageQuery, Timestamp, Uuid, dateTime } from './common.ts';
 
 const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$', description: 'Unique, case-insensitively' });
 // Bounded above: Argon2 hashes whatever it is given, and a megabyte "password" is a cheap attack.
@@ -81,7 +81,7 @@ export const CreateTokenSchema = Type.Object(
   {
     name: Name,
     role: Type.Optional(Role),
-    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'No expiry when absent' })),
+    expiresAt: Type.Optional(dateTime({ description: 'No expiry when absent' })),
   },
   { additionalProperties: false },
 );

@@ -6,8 +6,16 @@ import { Type, type TSchema } from 'typebox';
 export const QUANTITY_MAX = 1_000_000_000;
 export const LIST_LIMIT_MAX = 500;
 
-export const Uuid = Type.String({ format: 'uuid', description: 'A UUID (time-ordered UUIDv7 for ids this server makes)' });
-export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC' });
+// The formats alone admit more than the database and Date take: ajv-formats' uuid admits the
+// "urn:uuid:" form, and date-time admits leap seconds (23:59:60) and the year 0000. The patterns
+// hold ids and times to what the rest of the service can use.
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+export const DATE_TIME_PATTERN = '^(?!0000)\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}:[0-5]\\d(\\.\\d+)?([Zz]|[+-]\\d{2}:\\d{2})$';
+export const uuid = (options: { description?: string } = {}) => Type.String({ format: 'uuid', pattern: UUID_PATTERN, ...options });
+export const dateTime = (options: { description?: string } = {}) => Type.String({ format: 'date-time', pattern: DATE_TIME_PATTERN, ...options });
+
+export const Uuid = uuid({ description: 'A UUID (time-ordered UUIDv7 for ids this server makes)' });
+export const Timestamp = dateTime({ description: 'RFC 3339, UTC' });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const IdParams = Type.Object({ id: Uuid });

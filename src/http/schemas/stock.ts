@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { Nullable, PageQuery, QUANTITY_MAX, Timestamp, Uuid } from './common.ts';
+import { Nullable, PageQuery, QUANTITY_MAX, Timestamp, Uuid, dateTime, uuid } from './common.ts';
 
 export const MovementType = Type.Union(
   [Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('transfer'), Type.Literal('adjustment')],
@@ -9,8 +9,8 @@ const Text = (max: number) => Type.String({ maxLength: max });
 export const CreateMovementSchema = Type.Object(
   {
     type: MovementType,
-    locationId: Type.String({ format: 'uuid', description: 'inbound/adjustment: where; outbound/transfer: from' }),
-    toLocationId: Type.Optional(Type.String({ format: 'uuid', description: 'transfer only' })),
+    locationId: uuid({ description: 'inbound/adjustment: where; outbound/transfer: from' }),
+    toLocationId: Type.Optional(uuid({ description: 'transfer only' })),
     lines: Type.Array(
       Type.Object(
         {
@@ -82,8 +82,8 @@ export const MovementQuerySchema = Type.Object({
   productId: Type.Optional(Uuid),
   locationId: Type.Optional(Uuid),
   type: Type.Optional(MovementType),
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Inclusive' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Exclusive' })),
+  from: Type.Optional(dateTime({ description: 'Inclusive' })),
+  to: Type.Optional(dateTime({ description: 'Exclusive' })),
 });
 
 export const IdempotencyHeaders = Type.Object({
@@ -112,7 +112,7 @@ export const StockQuerySchema = Type.Object({
   locationId: Type.Optional(Uuid),
   productId: Type.Optional(Uuid),
   belowReorder: Type.Optional(Type.Boolean({ description: 'Only levels whose available is at or below the reorder point' })),
-  asOf: Type.Optional(Type.String({ format: 'date-time', description: 'onHand as the ledger had it then (reserved is 0)' })),
+  asOf: Type.Optional(dateTime({ description: 'onHand as the ledger had it then (reserved is 0)' })),
 });
 
 const Totals = Type.Object({ onHand: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() });
