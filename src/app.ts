@@ -5,7 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { isMigrated } from './db/migrate.ts';
@@ -57,7 +57,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     genReqId: () => crypto.randomUUID(),
     trustProxy: config.trustProxy,
     // One log line per request (below) instead of Fastify's two: measured at ~15 % of GET /stock's throughput.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Errors before any route runs are problem documents too.
     frameworkErrors,
     clientErrorHandler,
