@@ -941,7 +941,7 @@ function rawRequestArb(token: string): fc.Arbitrary<RawRequest> {
   return fc.oneof(
     control.map((c) => movement('a control character in a header value', `a${c}b`)),
     control.map((c) => request('a control character in a header name', me, [`X-B${c}d: 1`])),
-    fc.constantFrom('Bad Header', 'X(1)', 'X:Y', ' Leading', 'Ü').map((name) => request('an invalid header name', me, [`${name}: 1`])),
+    fc.constantFrom('Bad Header', 'X(1)', ' Leading', 'Ü').map((name) => request('an invalid header name', me, [`${name}: 1`])),
     fc.integer({ min: 17_000, max: 80_000 }).map((n) => request(`a ${n}-byte header`, me, [`X-Junk: ${'a'.repeat(n)}`])),
     fc.integer({ min: 17_000, max: 80_000 }).map((n) => request(`a ${n}-byte URL`, `GET /api/v1/products?q=${'a'.repeat(n)} HTTP/1.1`)),
     fc.integer({ min: 17_000, max: 40_000 }).map((n) => movement(`a ${n}-byte Idempotency-Key`, 'k'.repeat(n))),
