@@ -39,7 +39,6 @@ function presentedSecret(request: FastifyRequest): { secret: string; fromCookie:
   return cookie === undefined || cookie === '' ? undefined : { secret: cookie, fromCookie: true };
 }
 
-
 export async function authentication(api: App, { db }: { db: Database }) {
   api.decorateRequest('actor', null);
 
