@@ -32,6 +32,7 @@ import { ensureWrk, runWrk } from './wrk.ts';
 //   BENCH_SCALE_CONNECTIONS 8             its concurrency: enough to keep the server busy, few enough
 //                                         that latency shows a request's cost rather than a queue
 //   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
+//   BENCH_SERVER_NODE_ARGS (none)         Node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
 //   DB_POOL_MAX         10                the server's pool, and the PostgreSQL baseline's
 //   any other variable of the server's (LOG_LEVEL excepted: warn) reaches the server it starts
@@ -48,6 +49,7 @@ const scaleSizes = list(process.env.BENCH_SCALE, '').map(Number);
 const scaleSeconds = Number(process.env.BENCH_SCALE_SECONDS ?? 10);
 const scaleConnections = Number(process.env.BENCH_SCALE_CONNECTIONS ?? 8);
 const keepData = process.env.BENCH_KEEP_DATA === '1';
+const serverNodeArgs = list(process.env.BENCH_SERVER_NODE_ARGS?.replaceAll(' ', ','), '');
 const poolMax = Number(process.env.DB_POOL_MAX ?? 10);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 // The scale series: one read, one write, and the two that read the ledger itself.
@@ -107,7 +109,7 @@ async function freePort(): Promise<number> {
 
 async function startServer(target: Target) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/stockroom.mjs', 'serve'], {
+  const child = spawn(process.execPath, [...serverNodeArgs, 'bin/stockroom.mjs', 'serve'], {
     cwd: ROOT,
     env: { ...serverEnv(target), PORT: String(port), LOG_LEVEL: 'warn' },
     // Its log (JSON lines on stdout) would bury the tables: the statuses counted by wrk say as much.

@@ -1,5 +1,5 @@
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -28,6 +28,7 @@ import { Problem } from './http/schemas/common.ts';
 import { LocationSchema } from './http/schemas/locations.ts';
 import { MovementSchema, ProductStockSchema, RecordedMovementSchema, StockLevelSchema } from './http/schemas/stock.ts';
 import type { RouteOptions } from './http/types.ts';
+import { startCredentialCache } from './services/credential-cache.ts';
 import { startCleanup } from './services/maintenance.ts';
 import { prepareDummyHash } from './services/passwords.ts';
 
@@ -113,7 +114,9 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   // Security headers on every answer. The policy admits the documentation page's own inline
   // script and style (by hash) and nothing from elsewhere. No upgrade-insecure-requests: the
   // service is often reached over plain HTTP on a private network or behind a TLS proxy.
-  await app.register(helmet, {
+  // helmet itself, built once: @fastify/helmet rebuilds it (parsing the policy) on every request,
+  // which cost about 3 % of GET /stock's CPU.
+  const securityHeaders = helmet({
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
@@ -124,6 +127,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
       },
     },
   });
+  app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined)));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is running' } }, async () => ({ status: 'ok' }));
@@ -157,6 +161,10 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   );
 
   const stopCleanup = startCleanup(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, app.log);
-  app.addHook('onClose', async () => stopCleanup());
+  const stopCredentialCache = startCredentialCache(db, { ttlS: config.authCacheTtlS });
+  app.addHook('onClose', async () => {
+    stopCleanup();
+    await stopCredentialCache();
+  });
   return app;
 }

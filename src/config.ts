@@ -24,6 +24,8 @@ export interface Config {
   /** Login attempts allowed per account in a window (four times as many per client address). */
   loginMaxAttempts: number;
   loginWindowS: number;
+  /** How long an instance remembers what a credential authenticated as; 0 looks it up every time. */
+  authCacheTtlS: number;
   /** Behind a reverse proxy: take the client address and https from X-Forwarded-* headers. */
   trustProxy: boolean;
 }
@@ -98,6 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     sessionTtlHours: integer(env, 'SESSION_TTL_HOURS', 12, 1, 24 * 365),
     loginMaxAttempts: integer(env, 'LOGIN_MAX_ATTEMPTS', 5, 1, 1000),
     loginWindowS: integer(env, 'LOGIN_WINDOW_S', 900, 1, 86_400),
+    authCacheTtlS: integer(env, 'AUTH_CACHE_TTL_S', 10, 0, 300),
     trustProxy: boolean(env, 'TRUST_PROXY', false),
   };
 }

@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       sessionTtlHours: 12,
       loginMaxAttempts: 5,
       loginWindowS: 900,
+      authCacheTtlS: 10,
       trustProxy: false,
     });
   });
@@ -58,6 +59,7 @@ describe('loadConfig', () => {
       SESSION_TTL_HOURS: '8',
       LOGIN_MAX_ATTEMPTS: '10',
       LOGIN_WINDOW_S: '600',
+      AUTH_CACHE_TTL_S: '0',
       TRUST_PROXY: 'true',
     });
     assert.deepEqual(config, {
@@ -80,6 +82,7 @@ describe('loadConfig', () => {
       sessionTtlHours: 8,
       loginMaxAttempts: 10,
       loginWindowS: 600,
+      authCacheTtlS: 0,
       trustProxy: true,
     });
   });
@@ -118,6 +121,8 @@ describe('loadConfig', () => {
     ['SESSION_TTL_HOURS', '0'],
     ['LOGIN_MAX_ATTEMPTS', 'many'],
     ['LOGIN_WINDOW_S', '0'],
+    ['AUTH_CACHE_TTL_S', '301'],
+    ['AUTH_CACHE_TTL_S', '-1'],
     ['TRUST_PROXY', 'maybe'],
     ['STOCKROOM_ADMIN_EMAIL', 'not-an-email'],
   ];

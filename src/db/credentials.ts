@@ -14,17 +14,28 @@ export interface AuthenticatedRow {
   tokenRole: Role | null;
   locationIds: string[];
   lastUsedAt: Date | null;
+  expiresAt: Date | null;
+}
+
+/** The channel on which a change to who a credential authenticates as is announced. */
+export const CREDENTIALS_CHANNEL = 'stockroom_credentials';
+
+/**
+ * Tells every instance, when the transaction commits, that credentials or users changed, so that
+ * none goes on authenticating from what it remembers (src/services/credential-cache.ts).
+ */
+export async function announceCredentialChange(db: Queryable): Promise<void> {
+  await db.query(`SELECT pg_notify($1, '')`, [CREDENTIALS_CHANNEL]);
 }
 
 /**
  * The credential with this secret hash, if it is live: not revoked, not expired, and its user
- * not disabled. Checked on every request, so revocation and disabling take effect at once on
- * every instance.
+ * not disabled.
  */
 export async function findLiveCredential(db: Queryable, secretHash: Buffer): Promise<AuthenticatedRow | undefined> {
   const rows = await db.query<AuthenticatedRow>(
     `SELECT c.id AS "credentialId", c.kind, c.user_id AS "userId", u.name AS "userName", u.role AS "userRole",
-            c.role AS "tokenRole", c.last_used_at AS "lastUsedAt",
+            c.role AS "tokenRole", c.last_used_at AS "lastUsedAt", c.expires_at AS "expiresAt",
             coalesce((SELECT array_agg(ul.location_id::text) FROM user_locations ul WHERE ul.user_id = u.id), '{}') AS "locationIds"
      FROM credentials c JOIN users u ON u.id = c.user_id
      WHERE c.secret_hash = $1 AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()) AND NOT u.disabled`,

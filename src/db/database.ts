@@ -35,8 +35,23 @@ export interface RawConnection {
   release(broken: boolean): void;
 }
 
+/** What a listener on a notification channel is told. */
+export interface NotificationHandler {
+  message(payload: string): void;
+  /** Notifications may have been missed (the listening connection was lost, or has just been made). */
+  gap(): void;
+}
+
+export interface Listening {
+  /** True while every notification of the channel reaches the handler. */
+  readonly live: boolean;
+  close(): Promise<void>;
+}
+
 export interface ConnectionSource {
   readonly kind: 'postgres' | 'pglite';
+  /** Listens on a channel of NOTIFY, reconnecting by itself, until closed. */
+  listen(channel: string, handler: NotificationHandler): Listening;
   /** Rejects with the signal's reason if it aborts first, releasing a late connection itself. */
   acquire(signal?: AbortSignal): Promise<RawConnection>;
   stats(): PoolStats;
@@ -145,6 +160,11 @@ export class Database {
     } finally {
       connection.release(broken);
     }
+  }
+
+  /** Hears `NOTIFY channel` from every instance on the database (see src/db/postgres.ts). */
+  listen(channel: string, handler: NotificationHandler): Listening {
+    return this.source.listen(channel, handler);
   }
 
   stats(): PoolStats {

@@ -95,6 +95,11 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
         waiters.push(grant);
       });
     },
+    listen() {
+      // Only this process can open the data directory (datadir-lock.ts), so every change comes
+      // from here and its writer has already told this process's listeners itself.
+      return { live: true, close: async () => undefined };
+    },
     stats() {
       return { total: 1, idle: busy ? 0 : 1, inUse: busy ? 1 : 0, waiting: waiters.length };
     },

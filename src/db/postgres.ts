@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { AppError } from '../domain/errors.ts';
-import type { ConnectionSource, PoolStats, RawConnection } from './database.ts';
+import type { ConnectionSource, Listening, NotificationHandler, PoolStats, RawConnection } from './database.ts';
 
 // PostgreSQL through a bounded `pg` pool. Every pool option is passed explicitly: pg's defaults
 // wait forever for a connection and never recycle one (DESIGN.md, known pitfalls).
@@ -32,6 +32,78 @@ function statementName(text: string): string {
 }
 
 type PoolConfig = pg.PoolConfig & { maxLifetimeSeconds?: number };
+
+const LISTEN_RETRY_MIN_MS = 250;
+const LISTEN_RETRY_MAX_MS = 5_000;
+
+/**
+ * LISTEN on a connection of its own (a pooled one would lose its LISTEN when given back),
+ * reconnecting with backoff whenever it is lost. The handler hears of every gap: on the loss
+ * (notifications sent from then on are missed) and on each (re)connection (and so were those
+ * sent before it).
+ */
+function listenOn(clientConfig: pg.ClientConfig, channel: string, handler: NotificationHandler): Listening {
+  let closed = false;
+  let live = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let retryMs = LISTEN_RETRY_MIN_MS;
+
+  const schedule = () => {
+    if (closed || retry !== undefined) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      void connect();
+    }, retryMs);
+    retry.unref();
+    retryMs = Math.min(retryMs * 2, LISTEN_RETRY_MAX_MS);
+  };
+  const lost = (which: pg.Client) => {
+    if (client !== which) return; // already handled, or closed
+    client = undefined;
+    if (live) {
+      live = false;
+      handler.gap();
+    }
+    which.end().catch(() => undefined);
+    schedule();
+  };
+  const connect = async () => {
+    const next = new pg.Client({ ...clientConfig, keepAlive: true });
+    client = next;
+    next.on('error', () => lost(next));
+    next.on('end', () => lost(next));
+    next.on('notification', (notification) => {
+      if (notification.channel === channel) handler.message(notification.payload ?? '');
+    });
+    try {
+      await next.connect();
+      await next.query(`LISTEN "${channel}"`);
+    } catch {
+      lost(next);
+      return;
+    }
+    if (client !== next) return;
+    retryMs = LISTEN_RETRY_MIN_MS;
+    live = true;
+    handler.gap();
+  };
+  void connect();
+
+  return {
+    get live() {
+      return live;
+    },
+    async close() {
+      closed = true;
+      live = false;
+      clearTimeout(retry);
+      const last = client;
+      client = undefined;
+      await last?.end().catch(() => undefined);
+    },
+  };
+}
 
 export function createPostgresSource(config: Config, applicationName = 'stockroom'): ConnectionSource {
   const clientConfig: pg.ClientConfig = {
@@ -141,6 +213,9 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
           },
         );
       });
+    },
+    listen(channel, handler) {
+      return listenOn({ ...clientConfig, application_name: `${applicationName}-listen` }, channel, handler);
     },
     stats(): PoolStats {
       return {

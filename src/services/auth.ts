@@ -7,6 +7,7 @@ import { AppError } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { csrfTokenFor, hashSecret, looksLikeSecret, newSecret } from '../domain/secrets.ts';
 import type { UseCaseContext } from './context.ts';
+import { changeCredentials, credentialCacheOf } from './credential-cache.ts';
 import { verifyPassword } from './passwords.ts';
 import { presentUser } from './users.ts';
 
@@ -71,7 +72,7 @@ export async function login(
 export async function logout(ctx: UseCaseContext): Promise<void> {
   const actor = ctx.actor;
   if (actor?.credentialKind !== 'session') return;
-  await ctx.db.transaction((tx) => credentials.revokeCredential(tx, actor.credentialId), { signal: ctx.signal });
+  await changeCredentials(ctx, (tx) => credentials.revokeCredential(tx, actor.credentialId));
 }
 
 /**
@@ -80,17 +81,25 @@ export async function logout(ctx: UseCaseContext): Promise<void> {
  */
 export async function authenticate(db: Database, secret: string, signal?: AbortSignal): Promise<Actor | null> {
   if (!looksLikeSecret(secret)) return null;
-  const row = await db.connection(
-    async (conn) => {
-      const found = await credentials.findLiveCredential(conn, hashSecret(secret));
-      if (found !== undefined && (found.lastUsedAt === null || Date.now() - found.lastUsedAt.getTime() > 60_000)) {
-        await credentials.touchCredential(conn, found.credentialId);
-      }
-      return found;
-    },
-    { signal },
-  );
-  if (row === undefined) return null;
+  const secretHash = hashSecret(secret);
+  const cache = credentialCacheOf(db);
+  const key = secretHash.toString('base64');
+  let row = cache?.get(key);
+  if (row === undefined) {
+    const generation = cache?.generation ?? 0;
+    row = await db.connection(
+      async (conn) => {
+        const found = await credentials.findLiveCredential(conn, secretHash);
+        if (found !== undefined && (found.lastUsedAt === null || Date.now() - found.lastUsedAt.getTime() > 60_000)) {
+          await credentials.touchCredential(conn, found.credentialId);
+        }
+        return found;
+      },
+      { signal },
+    );
+    if (row === undefined) return null;
+    cache?.put(key, row, generation);
+  }
   const role = row.tokenRole === null ? row.userRole : lesserRole(row.tokenRole, row.userRole);
   return {
     id: row.userId,

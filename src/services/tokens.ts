@@ -5,6 +5,7 @@ import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { hashSecret, newSecret } from '../domain/secrets.ts';
 import type { UseCaseContext } from './context.ts';
+import { changeCredentials } from './credential-cache.ts';
 
 // API tokens for integrations: created by a user, acting on its behalf with a role no higher than
 // its own. The secret is returned once, at creation; only its hash is kept.
@@ -61,12 +62,9 @@ export async function listTokens(ctx: UseCaseContext, query: { userId?: string |
 /** Revokes a token at once. Another user's token is "not found" to anyone but an admin. */
 export async function revokeToken(ctx: UseCaseContext, id: string): Promise<void> {
   const actor = actorOf(ctx);
-  await ctx.db.transaction(
-    async (tx) => {
-      const token = await credentials.findToken(tx, id);
-      if (token === undefined || (token.userId !== actor.id && actor.role !== 'admin')) throw notFound('token', id);
-      await credentials.revokeCredential(tx, id);
-    },
-    { signal: ctx.signal },
-  );
+  await changeCredentials(ctx, async (tx) => {
+    const token = await credentials.findToken(tx, id);
+    if (token === undefined || (token.userId !== actor.id && actor.role !== 'admin')) throw notFound('token', id);
+    await credentials.revokeCredential(tx, id);
+  });
 }

@@ -5,6 +5,7 @@ import { decodeCursor, pageOf } from '../domain/cursor.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import type { UseCaseContext } from './context.ts';
+import { changeCredentials } from './credential-cache.ts';
 import { hashPassword } from './passwords.ts';
 
 export interface UserInput {
@@ -74,30 +75,27 @@ export async function listUsers(
  */
 export async function updateUser(ctx: UseCaseContext, id: string, changes: UserChanges) {
   const passwordHash = changes.password === undefined ? undefined : await hashPassword(changes.password);
-  const row = await ctx.db.transaction(
-    async (tx) => {
-      const losesAdmin = (changes.role !== undefined && changes.role !== 'admin') || changes.disabled === true;
-      if (losesAdmin) {
-        const admins = await users.lockActiveAdmins(tx);
-        if (admins.length === 1 && admins[0] === id) {
-          throw new AppError('conflict', 'this is the last active admin: make another admin first');
-        }
+  const row = await changeCredentials(ctx, async (tx) => {
+    const losesAdmin = (changes.role !== undefined && changes.role !== 'admin') || changes.disabled === true;
+    if (losesAdmin) {
+      const admins = await users.lockActiveAdmins(tx);
+      if (admins.length === 1 && admins[0] === id) {
+        throw new AppError('conflict', 'this is the last active admin: make another admin first');
       }
-      const found = await users.updateUser(tx, id, {
-        email: changes.email?.trim(),
-        name: changes.name?.trim(),
-        role: changes.role,
-        passwordHash,
-        disabled: changes.disabled,
-      });
-      if (!found) return undefined;
-      if (changes.locationIds !== undefined) await users.replaceUserLocations(tx, id, changes.locationIds);
-      if (changes.disabled === true) await credentials.revokeUserCredentials(tx, id, ['session', 'token']);
-      else if (passwordHash !== undefined) await credentials.revokeUserCredentials(tx, id, ['session']);
-      return users.findUser(tx, id);
-    },
-    { signal: ctx.signal },
-  );
+    }
+    const found = await users.updateUser(tx, id, {
+      email: changes.email?.trim(),
+      name: changes.name?.trim(),
+      role: changes.role,
+      passwordHash,
+      disabled: changes.disabled,
+    });
+    if (!found) return undefined;
+    if (changes.locationIds !== undefined) await users.replaceUserLocations(tx, id, changes.locationIds);
+    if (changes.disabled === true) await credentials.revokeUserCredentials(tx, id, ['session', 'token']);
+    else if (passwordHash !== undefined) await credentials.revokeUserCredentials(tx, id, ['session']);
+    return users.findUser(tx, id);
+  });
   if (row === undefined) throw notFound('user', id);
   return presentUser(row);
 }
