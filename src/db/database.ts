@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { translateDatabaseError, isRetryableTransactionError } from './errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CommitOutcomeUnknownError, isConnectionError, isRetryableTransactionError, translateDatabaseError } from './errors.ts';
 
 // The one place that owns a connection's life: acquire → (BEGIN) → the caller's work →
 // COMMIT or ROLLBACK → release, exactly once, whether the work succeeds, throws, runs past its
@@ -27,6 +28,11 @@ export interface PoolStats {
 
 /** A connection checked out of a source; `release` must be called exactly once. */
 export interface RawConnection {
+  /**
+   * Opens a transaction. Returns its id when the source can tell later whether it committed
+   * (see `commitStatus`), for a write transaction on PostgreSQL; undefined otherwise.
+   */
+  begin(readOnly: boolean): Promise<string | undefined>;
   run(text: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
   exec(script: string): Promise<void>;
   /** Asks the server to cancel the statement running now; resolves once the request is sent. */
@@ -54,11 +60,16 @@ export interface ConnectionSource {
   listen(channel: string, handler: NotificationHandler): Listening;
   /** Rejects with the signal's reason if it aborts first, releasing a late connection itself. */
   acquire(signal?: AbortSignal): Promise<RawConnection>;
+  /** Whether the transaction with this id (from `begin`) committed; 'in progress' while it runs. */
+  commitStatus(transactionId: string, signal: AbortSignal): Promise<'committed' | 'aborted' | 'in progress'>;
   stats(): PoolStats;
   close(): Promise<void>;
 }
 
 const TRANSACTION_ATTEMPTS_MAX = 3;
+/** How long work without a deadline of its own (the CLI, background jobs) waits to learn a lost COMMIT's outcome. */
+const OUTCOME_WAIT_MS = 10_000;
+const OUTCOME_POLL_MS = 200;
 
 class Session implements Queryable {
   #closed = false;
@@ -135,31 +146,60 @@ export class Database {
     signal?.throwIfAborted();
     const connection = await this.source.acquire(signal);
     const session = new Session(connection, signal);
-    let broken = false;
+    let released = false;
+    const release = (broken: boolean) => {
+      if (released) return;
+      released = true;
+      connection.release(broken);
+    };
     try {
-      if (transaction) await connection.run(options.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+      const transactionId = transaction ? await connection.begin(options.readOnly ?? false) : undefined;
       const result = await work(session);
       session.close();
       if (transaction) {
         // A deadline that passed while the work ran means the client was (or will be) told the
         // request failed, so nothing of it may commit.
         signal?.throwIfAborted();
-        await connection.run('COMMIT');
+        try {
+          await connection.run('COMMIT');
+        } catch (error) {
+          if (transactionId === undefined || !isConnectionError(error)) throw error;
+          // The connection was lost with COMMIT's answer: the server may have made it durable
+          // first. Ask on another connection rather than report a failure that may be false.
+          release(true); // first: a pool of dead connections must not wait on itself
+          if (await this.#committed(transactionId, signal, error)) return result;
+          throw error;
+        }
       }
       return result;
     } catch (error) {
       session.close();
-      if (transaction) {
+      if (transaction && !released) {
         try {
           await connection.run('ROLLBACK');
         } catch {
-          broken = true; // a connection that can't roll back is destroyed; the server then rolls back
+          release(true); // a connection that can't roll back is destroyed; the server then rolls back
         }
       }
       throw error;
     } finally {
-      connection.release(broken);
+      release(false);
     }
+  }
+
+  /**
+   * Whether a transaction whose COMMIT lost its answer committed, asked until the database
+   * answers or the deadline passes (then the outcome is unknown, and the caller is told so).
+   */
+  async #committed(transactionId: string, signal: AbortSignal | undefined, lost: unknown): Promise<boolean> {
+    const deadline = signal ?? AbortSignal.timeout(OUTCOME_WAIT_MS);
+    while (!deadline.aborted) {
+      const status = await this.source.commitStatus(transactionId, deadline).catch(() => undefined);
+      if (status === 'committed') return true;
+      if (status === 'aborted') return false;
+      await sleep(OUTCOME_POLL_MS, undefined, { signal: deadline }).catch(() => undefined);
+    }
+    throw new CommitOutcomeUnknownError(lost);
   }
 
   /** Hears `NOTIFY channel` from every instance on the database (see src/db/postgres.ts). */

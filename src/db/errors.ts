@@ -44,11 +44,22 @@ export function isRetryableTransactionError(error: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
-function isConnectionError(error: DriverError): boolean {
-  if (error.code !== undefined && (CONNECTION_ERROR_CODES.has(error.code) || error.code.startsWith('08'))) {
-    return true;
+/**
+ * A COMMIT whose answer was lost with the connection, and whose outcome could not be learnt
+ * before the deadline: the transaction may or may not have been made durable.
+ */
+export class CommitOutcomeUnknownError extends Error {
+  override name = 'CommitOutcomeUnknownError';
+  constructor(cause: unknown) {
+    super('the connection was lost during COMMIT and its outcome is unknown', { cause });
   }
-  const message = error.message ?? '';
+}
+
+/** Whether the connection (not the statement) failed: the server is unreachable, or ended it. */
+export function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message = '' } = error as DriverError;
+  if (code !== undefined && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) return true;
   return (
     message.includes('Connection terminated') ||
     message.includes('timeout exceeded when trying to connect') ||
@@ -58,6 +69,15 @@ function isConnectionError(error: DriverError): boolean {
 }
 
 export function translateDatabaseError(error: unknown, signal?: AbortSignal): unknown {
+  if (error instanceof CommitOutcomeUnknownError) {
+    // Past the deadline too: a 504 would say that nothing was written, which is not known.
+    return new AppError(
+      'unavailable',
+      'the database connection was lost during COMMIT and whether it committed could not be learnt in time; repeat the request with the same Idempotency-Key to find out',
+      { outcome: 'unknown' },
+      1,
+    );
+  }
   if (signal?.aborted) return signal.reason;
   if (error instanceof AppError || typeof error !== 'object' || error === null) return error;
   const driverError = error as DriverError;

@@ -42,6 +42,10 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
   const connection = (): RawConnection => {
     let released = false;
     return {
+      async begin(readOnly) {
+        await pglite.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+        return undefined; // in this process, COMMIT's answer can't be lost apart from the process
+      },
       async run(text, params) {
         const result = await pglite.query<Record<string, unknown>>(text, params as unknown[] | undefined);
         return result.rows;
@@ -94,6 +98,9 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
         signal?.addEventListener('abort', onAbort, { once: true });
         waiters.push(grant);
       });
+    },
+    async commitStatus() {
+      throw new Error('the embedded database never loses a COMMIT’s answer');
     },
     listen() {
       // Only this process can open the data directory (datadir-lock.ts), so every change comes

@@ -167,6 +167,16 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
     let released = false;
     const pid = (client as unknown as { processID: number }).processID;
     return {
+      async begin(readOnly) {
+        if (readOnly) {
+          await client.query('BEGIN READ ONLY');
+          return undefined;
+        }
+        // In the same round trip, the transaction's id: should COMMIT's answer be lost with the
+        // connection, txid_status() on another one tells whether it committed.
+        const results = (await client.query('BEGIN; SELECT txid_current()::text AS id')) as unknown as pg.QueryResult<{ id: string }>[];
+        return results[1]!.rows[0]!.id;
+      },
       async run(text, params) {
         const result =
           params === undefined
@@ -186,33 +196,51 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
     };
   };
 
+  const acquire = async (signal?: AbortSignal): Promise<RawConnection> => {
+    const connecting = pool.connect().catch((error: unknown) => {
+      if (error instanceof Error && error.message.includes('timeout exceeded when trying to connect')) {
+        throw new AppError('unavailable', 'no database connection was free in time; retry shortly', {}, 1);
+      }
+      throw error;
+    });
+    if (signal === undefined) return wrap(await connecting);
+    signal.throwIfAborted();
+    return new Promise<RawConnection>((resolve, reject) => {
+      // The connection may still arrive after the abort: it is then given straight back.
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      connecting.then(
+        (client) => {
+          signal.removeEventListener('abort', onAbort);
+          if (signal.aborted) client.release();
+          else resolve(wrap(client));
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  };
+
   return {
     kind: 'postgres',
-    async acquire(signal) {
-      const connecting = pool.connect().catch((error: unknown) => {
-        if (error instanceof Error && error.message.includes('timeout exceeded when trying to connect')) {
-          throw new AppError('unavailable', 'no database connection was free in time; retry shortly', {}, 1);
-        }
+    acquire,
+    async commitStatus(transactionId, signal) {
+      const connection = await acquire(signal);
+      let broken = false;
+      try {
+        const [row] = await connection.run('SELECT txid_status($1::bigint) AS status', [transactionId]);
+        const status = row?.status;
+        // null: an id too old to tell, which a COMMIT lost seconds ago can't be.
+        if (status === 'committed' || status === 'aborted' || status === 'in progress') return status;
+        throw new Error(`txid_status(${transactionId}) answered ${String(status)}`);
+      } catch (error) {
+        broken = true;
         throw error;
-      });
-      if (signal === undefined) return wrap(await connecting);
-      signal.throwIfAborted();
-      return new Promise<RawConnection>((resolve, reject) => {
-        // The connection may still arrive after the abort: it is then given straight back.
-        const onAbort = () => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-        connecting.then(
-          (client) => {
-            signal.removeEventListener('abort', onAbort);
-            if (signal.aborted) client.release();
-            else resolve(wrap(client));
-          },
-          (error: unknown) => {
-            signal.removeEventListener('abort', onAbort);
-            reject(error);
-          },
-        );
-      });
+      } finally {
+        connection.release(broken);
+      }
     },
     listen(channel, handler) {
       return listenOn({ ...clientConfig, application_name: `${applicationName}-listen` }, channel, handler);

@@ -124,8 +124,11 @@ export function randomMovement(fixture: Fixture, reference: string) {
 // The load and its record.
 
 export interface Load {
-  /** The last answer to each movement request, by its reference. */
-  answered: Map<string, { status: number; code: string | undefined; id: string | undefined }>;
+  /**
+   * The last answer to each movement request, by its reference. `outcomeUnknown`: a 503 saying
+   * that the connection was lost during COMMIT and whether it committed is unknown.
+   */
+  answered: Map<string, { status: number; code: string | undefined; id: string | undefined; outcomeUnknown: boolean }>;
   /** References of requests that got no answer (connection refused or reset, or a hang). */
   unanswered: Map<string, string>;
   /** The ids in the 201 answers. */
@@ -142,11 +145,13 @@ export function newLoad(): Load {
 export function recordAnswer(load: Load, reference: string | undefined, { status, headers, body }: Answer) {
   if (status >= 300) {
     // A 503 tells the client when to retry (API.md); one without Retry-After is an answer of its own.
-    const key = `${status} ${body?.code}${status === 503 && headers.get('retry-after') === null ? ' without Retry-After' : ''}`;
+    const key =
+      `${status} ${body?.code}${status === 503 && headers.get('retry-after') === null ? ' without Retry-After' : ''}` +
+      `${body?.outcome === 'unknown' ? ' (outcome unknown)' : ''}`;
     load.others[key] = (load.others[key] ?? 0) + 1;
   }
   if (reference === undefined) return;
-  load.answered.set(reference, { status, code: body?.code, id: body?.id });
+  load.answered.set(reference, { status, code: body?.code, id: body?.id, outcomeUnknown: status === 503 && body?.outcome === 'unknown' });
   if (status === 201) {
     assert.equal(typeof body?.id, 'string', `a 201 carries the movement: ${JSON.stringify(body)}`);
     load.created.add(body.id);
@@ -238,6 +243,7 @@ export async function checkInvariants(db: Queryable, load: Load, options: { unan
   for (const [id, reference] of inDatabase) {
     if (load.created.has(id)) continue;
     const answer = reference === null ? undefined : load.answered.get(reference);
+    if (answer?.outcomeUnknown) continue; // its client was told it may have been written
     if (answer !== undefined) writtenButRefused.push(`${id} (${reference}) answered ${answer.status} ${answer.code}`);
     else if (!(options.unansweredMayHaveWritten && reference !== null && load.unanswered.has(reference))) {
       unexplained.push(`${id} (${reference})`);
