@@ -16,12 +16,17 @@ const { createTestDatabase } = await import('./helpers.ts');
 type Loss = 'before COMMIT' | 'after COMMIT';
 
 /** The source, with the next write transaction's connection lost around its COMMIT. */
-function losingNextCommit(source: ConnectionSource, loss: Loss, options: { databaseUnreachable?: boolean } = {}): ConnectionSource {
+function losingNextCommit(
+  source: ConnectionSource,
+  loss: Loss,
+  options: { databaseUnreachable?: boolean; statusOfAnother?: 'committed' } = {},
+): ConnectionSource {
   let armed = true;
   const terminate = (connection: RawConnection) => connection.run('SELECT pg_terminate_backend(pg_backend_pid())');
   return {
     kind: source.kind,
     async acquire(signal) {
+      if (!armed && options.databaseUnreachable) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
       const connection = await source.acquire(signal);
       return {
         ...connection,
@@ -35,7 +40,12 @@ function losingNextCommit(source: ConnectionSource, loss: Loss, options: { datab
         release: (broken) => connection.release(broken),
       };
     },
-    commitStatus: (id, signal) => (options.databaseUnreachable ? Promise.reject(new Error('connect ECONNREFUSED')) : source.commitStatus(id, signal)),
+    commitStatus: (id, signal) => {
+      if (options.databaseUnreachable) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+      // What a crashed server may answer: the lost transaction's id, handed out again, committed.
+      if (options.statusOfAnother !== undefined) return Promise.resolve(options.statusOfAnother);
+      return source.commitStatus(id, signal);
+    },
     listen: (channel, handler) => source.listen(channel, handler),
     stats: () => source.stats(),
     close: () => source.close(),
@@ -51,11 +61,24 @@ describe('a COMMIT whose answer is lost with the connection', () => {
   after(() => t.destroy());
 
   const scratch = () => t.db.connection((db) => db.query<{ id: number }>('SELECT id FROM scratch ORDER BY id'));
-  const write = (db: Database, id: number, signal?: AbortSignal) =>
-    db.transaction(async (tx) => {
-      await tx.query('INSERT INTO scratch (id) VALUES ($1)', [id]);
-      return id;
-    }, { signal });
+  const write = (db: Database, id: number, options: { signal?: AbortSignal; confirmable?: boolean } = {}) =>
+    db.transaction(
+      async (tx) => {
+        await tx.query('INSERT INTO scratch (id) VALUES ($1)', [id]);
+        return id;
+      },
+      {
+        signal: options.signal,
+        confirm: options.confirmable === false ? undefined : async (db) => (await db.query('SELECT 1 FROM scratch WHERE id = $1', [id])).length > 0,
+      },
+    );
+  const outcomeUnknown = (error: unknown) => {
+    assert.ok(error instanceof AppError, String(error));
+    assert.deepEqual([error.status, error.code, error.extras.outcome, error.retryAfterS], [503, 'unavailable', 'unknown', 1]);
+    assert.match(error.detail, /Idempotency-Key/);
+    return true;
+  };
+  const notWritten = (error: unknown) => error instanceof AppError && error.status === 503 && error.extras.outcome === undefined;
 
   it('succeeds when the transaction was made durable before the connection died', async () => {
     const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-after'), 'after COMMIT'));
@@ -71,7 +94,7 @@ describe('a COMMIT whose answer is lost with the connection', () => {
   it('fails with 503 unavailable when it was not, and nothing is written', async () => {
     const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-before'), 'before COMMIT'));
     try {
-      await assert.rejects(write(db, 3), (error) => error instanceof AppError && error.status === 503 && error.extras.outcome === undefined);
+      await assert.rejects(write(db, 3), notWritten);
       assert.equal(await write(db, 4), 4);
     } finally {
       await db.close();
@@ -79,20 +102,36 @@ describe('a COMMIT whose answer is lost with the connection', () => {
     assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4]);
   });
 
-  it('says the outcome is unknown (503, outcome "unknown"), never "nothing was written", when the database stays out of reach past the deadline', async () => {
+  it('does not take a "committed" status for its own when its writes are not there (an id handed out again after a crash)', async () => {
+    const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-reused'), 'before COMMIT', { statusOfAnother: 'committed' }));
+    try {
+      await assert.rejects(write(db, 5), notWritten);
+    } finally {
+      await db.close();
+    }
+    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4]);
+  });
+
+  it('says the outcome is unknown (503, outcome "unknown") for a transaction that cannot confirm its writes', async () => {
+    const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-unconfirmable'), 'after COMMIT'));
+    try {
+      await assert.rejects(write(db, 6, { confirmable: false }), outcomeUnknown);
+    } finally {
+      await db.close();
+    }
+    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4, 6], 'it had in fact committed');
+  });
+
+  it('says the outcome is unknown, never "nothing was written", when the database stays out of reach past the deadline', async () => {
     const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-unknown'), 'after COMMIT', { databaseUnreachable: true }));
     try {
       const startedAt = Date.now();
-      await assert.rejects(write(db, 5, AbortSignal.timeout(500)), (error) => {
-        assert.ok(error instanceof AppError, String(error));
-        assert.deepEqual([error.status, error.code, error.extras.outcome, error.retryAfterS], [503, 'unavailable', 'unknown', 1]);
-        assert.match(error.detail, /Idempotency-Key/);
-        return true;
-      });
+      const written = write(db, 7, { signal: AbortSignal.timeout(500) });
+      await assert.rejects(written, outcomeUnknown);
       assert.ok(Date.now() - startedAt < 2_000, 'it gives up at the deadline');
     } finally {
       await db.close();
     }
-    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4, 5], 'it had in fact committed');
+    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4, 6, 7], 'it had in fact committed');
   });
 });

@@ -17,6 +17,12 @@ export interface ScopeOptions {
   /** Aborting it cancels the running statement and rolls the transaction back. */
   signal?: AbortSignal | undefined;
   readOnly?: boolean;
+  /**
+   * Whether this transaction's writes are in the database: asked, on another connection, when
+   * the connection is lost with COMMIT's answer. Without it such a COMMIT can only be known to
+   * have failed, never to have succeeded (see `#committed`).
+   */
+  confirm?: (db: Queryable) => Promise<boolean>;
 }
 
 export interface PoolStats {
@@ -70,6 +76,7 @@ const TRANSACTION_ATTEMPTS_MAX = 3;
 /** How long work without a deadline of its own (the CLI, background jobs) waits to learn a lost COMMIT's outcome. */
 const OUTCOME_WAIT_MS = 10_000;
 const OUTCOME_POLL_MS = 200;
+const OUTCOME_ABSENT_CHECKS = 3;
 
 class Session implements Queryable {
   #closed = false;
@@ -167,7 +174,7 @@ export class Database {
           // The connection was lost with COMMIT's answer: the server may have made it durable
           // first. Ask on another connection rather than report a failure that may be false.
           release(true); // first: a pool of dead connections must not wait on itself
-          if (await this.#committed(transactionId, signal, error)) return result;
+          if (await this.#committed(transactionId, signal, error, options.confirm)) return result;
           throw error;
         }
       }
@@ -190,13 +197,34 @@ export class Database {
   /**
    * Whether a transaction whose COMMIT lost its answer committed, asked until the database
    * answers or the deadline passes (then the outcome is unknown, and the caller is told so).
+   * txid_status() alone can't say "committed": after a crash, PostgreSQL hands out again the ids
+   * of transactions whose commit never reached the disk, so the status may be another's. It can
+   * say "aborted" (a durable commit keeps its id) and "in progress" (wait); "committed" is then
+   * believed only when the transaction's own writes are found.
    */
-  async #committed(transactionId: string, signal: AbortSignal | undefined, lost: unknown): Promise<boolean> {
+  async #committed(
+    transactionId: string,
+    signal: AbortSignal | undefined,
+    lost: unknown,
+    confirm: ((db: Queryable) => Promise<boolean>) | undefined,
+  ): Promise<boolean> {
     const deadline = signal ?? AbortSignal.timeout(OUTCOME_WAIT_MS);
+    let absent = 0;
     while (!deadline.aborted) {
-      const status = await this.source.commitStatus(transactionId, deadline).catch(() => undefined);
-      if (status === 'committed') return true;
-      if (status === 'aborted') return false;
+      try {
+        if (confirm !== undefined && (await this.connection(confirm, { signal: deadline }))) return true;
+        const status = await this.source.commitStatus(transactionId, deadline);
+        if (status === 'aborted') return false;
+        if (status === 'committed') {
+          if (confirm === undefined) break;
+          // Committed but not (yet) visible: it becomes visible a moment after its status is
+          // set; if it stays absent, the id was another transaction's.
+          absent += 1;
+          if (absent >= OUTCOME_ABSENT_CHECKS) return false;
+        }
+      } catch {
+        // The database is still out of reach: ask again.
+      }
       await sleep(OUTCOME_POLL_MS, undefined, { signal: deadline }).catch(() => undefined);
     }
     throw new CommitOutcomeUnknownError(lost);

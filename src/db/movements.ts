@@ -212,3 +212,8 @@ export async function findEntries(db: Queryable, movementIds: string[]): Promise
     [movementIds],
   );
 }
+
+export async function movementExists(db: Queryable, id: string): Promise<boolean> {
+  const rows = await db.query('SELECT 1 FROM movements WHERE id = $1', [id]);
+  return rows.length > 0;
+}

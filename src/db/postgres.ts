@@ -230,7 +230,14 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
       const connection = await acquire(signal);
       let broken = false;
       try {
-        const [row] = await connection.run('SELECT txid_status($1::bigint) AS status', [transactionId]);
+        const [row] = await connection
+          .run('SELECT txid_status($1::bigint) AS status', [transactionId])
+          .catch((error: { code?: string; message?: string }) => {
+            // An id past the last one handed out: the server restarted without it ever reaching
+            // the disk, so the transaction was lost.
+            if (error.code === '22023' && error.message?.includes('in the future')) return [{ status: 'aborted' }];
+            throw error;
+          });
         const status = row?.status;
         // null: an id too old to tell, which a COMMIT lost seconds ago can't be.
         if (status === 'committed' || status === 'aborted' || status === 'in progress') return status;

@@ -87,6 +87,8 @@ export async function recordMovement(
     key: ctx.actor === null ? idempotencyRequest.key : `${ctx.actor.id}:${idempotencyRequest.key}`,
   };
 
+  // Made here, not in the transaction, so that a lost COMMIT can be confirmed by it.
+  const movementId = uuidv7(history?.occurredAt.getTime());
   return ctx.db.transaction(
     async (tx) => {
       if (idempotent !== undefined) {
@@ -109,7 +111,7 @@ export async function recordMovement(
       const row = await movements.insertMovement(
         tx,
         {
-          id: uuidv7(history?.occurredAt.getTime()),
+          id: movementId,
           type: input.type,
           locationId: input.locationId,
           toLocationId: input.toLocationId ?? null,
@@ -132,7 +134,7 @@ export async function recordMovement(
       }
       return { statusCode: 201, body, replayed: false };
     },
-    { signal: ctx.signal },
+    { signal: ctx.signal, confirm: (db) => movements.movementExists(db, movementId) },
   );
 }
 
