@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Database, type ConnectionSource, type RawConnection } from '../src/db/database.ts';
-import { createPostgresSource } from '../src/db/postgres.ts';
-import { AppError } from '../src/domain/errors.ts';
+import { Database, type ConnectionSource, type RawConnection } from '../../src/db/database.ts';
+import { createPostgresSource } from '../../src/db/postgres.ts';
+import { AppError } from '../../src/domain/errors.ts';
 
 // A COMMIT whose answer is lost with the connection (src/db/database.ts): the server may have
 // made it durable before the connection died, so the outcome is asked on another connection
@@ -11,7 +11,7 @@ import { AppError } from '../src/domain/errors.ts';
 // can lose a COMMIT's answer, so without DATABASE_URL this takes a schema on the local server
 // that CI runs; helpers.ts reads DATABASE_URL as it loads, hence the import after the assignment.
 process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/test';
-const { createTestDatabase } = await import('./helpers.ts');
+const { createTestDatabase } = await import('../helpers.ts');
 
 type Loss = 'before COMMIT' | 'after COMMIT';
 

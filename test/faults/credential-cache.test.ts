@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { buildApp } from '../../src/app.ts';
+import { Database } from '../../src/db/database.ts';
+import { createPostgresSource } from '../../src/db/postgres.ts';
+import { hashSecret } from '../../src/domain/secrets.ts';
+import { credentialCacheOf } from '../../src/services/credential-cache.ts';
+
+// Two app instances on one PostgreSQL database, each with a pool and a LISTEN connection of its
+// own, as two processes would have: what one changes, the other must stop remembering
+// (src/services/credential-cache.ts), also when its LISTEN connection is killed. It needs
+// PostgreSQL in both runs of test:faults (on PGlite only one process can open the data
+// directory, so there is no other instance to tell): without DATABASE_URL it takes a schema on
+// the local server that CI runs. helpers.ts reads DATABASE_URL once, as it loads, hence the
+// import after the assignment.
+process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/test';
+const { api, createHarness, testConfig } = await import('../helpers.ts');
+const { createUser } = await import('../factories.ts');
+
+describe('two instances on one PostgreSQL database', () => {
+  let a: Awaited<ReturnType<typeof createHarness>>;
+  let bDb: Database;
+  let b: Awaited<ReturnType<typeof buildApp>>;
+  const bName = `credential-cache-${process.pid}`;
+  const sql = (text: string, params: unknown[] = []) => a.db.connection((db) => db.query(text, params));
+  const me = (app: typeof b, token: string) => api(app, 'GET', '/api/v1/me', undefined, { authorization: `Bearer ${token}` });
+
+  async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error('timed out waiting');
+      await sleep(10);
+    }
+  }
+
+  before(async () => {
+    a = await createHarness();
+    bDb = new Database(createPostgresSource(a.config, bName));
+    b = await buildApp({ config: a.config, db: bDb });
+    await b.ready();
+    await until(() => credentialCacheOf(a.db)!.live && credentialCacheOf(bDb)!.live);
+  });
+  after(async () => {
+    await b.close();
+    await bDb.close();
+    await a.close();
+  });
+
+  it('revoking a token or disabling a user on one instance takes effect on the other within a moment', async () => {
+    const clerk = await createUser(a.app, { role: 'clerk' });
+    const created = await api(a.app, 'POST', '/api/v1/tokens', { name: 'till' }, clerk.auth);
+    assert.equal(created.status, 201);
+    const { id, token } = created.body as { id: string; token: string };
+    assert.equal((await me(b, token)).status, 200);
+    assert.equal((await me(b, clerk.token)).status, 200);
+    assert.ok(credentialCacheOf(bDb)!.size >= 2, 'the other instance remembers both credentials');
+
+    assert.equal((await api(a.app, 'DELETE', `/api/v1/tokens/${id}`, undefined, clerk.auth)).status, 204);
+    let startedAt = Date.now();
+    await until(async () => (await me(b, token)).status === 401, 1_000);
+    const revokedAfterMs = Date.now() - startedAt;
+    assert.equal((await me(b, clerk.token)).status, 200, 'the session was not revoked');
+
+    assert.equal((await api(a.app, 'PATCH', `/api/v1/users/${clerk.user.id}`, { disabled: true })).status, 200);
+    startedAt = Date.now();
+    await until(async () => (await me(b, clerk.token)).status === 401, 1_000);
+    assert.ok(revokedAfterMs < 1_000 && Date.now() - startedAt < 1_000);
+  });
+
+  it('remembers nothing while its LISTEN connection is down, and again once it is back', async () => {
+    const first = await createUser(a.app, { role: 'viewer' });
+    const second = await createUser(a.app, { role: 'viewer' });
+    assert.equal((await me(b, first.token)).status, 200);
+    const cache = credentialCacheOf(bDb)!;
+    assert.ok(cache.size >= 1);
+
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await admin.connect();
+    try {
+      const ended = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [`${bName}-listen`]);
+      assert.equal(ended.rowCount, 1);
+    } finally {
+      await admin.end();
+    }
+    await until(() => !cache.live);
+    assert.equal(cache.size, 0);
+    // A change behind the service's back, with no NOTIFY: unheard, but nothing is remembered.
+    await sql(`UPDATE credentials SET revoked_at = now() WHERE secret_hash = $1`, [hashSecret(first.token)]);
+    assert.equal((await me(b, first.token)).status, 401);
+
+    await until(() => cache.live);
+    assert.equal((await me(b, second.token)).status, 200);
+    assert.ok(cache.size >= 1, 'remembering again once listening');
+  });
+
+  it('sees a change made behind its back (SQL by hand, no NOTIFY) after AUTH_CACHE_TTL_S at most', async () => {
+    const shortDb = new Database(createPostgresSource(a.config, `${bName}-short`));
+    const short = await buildApp({ config: testConfig({ ...a.config, authCacheTtlS: 1 }), db: shortDb });
+    try {
+      await until(() => credentialCacheOf(shortDb)!.live);
+      const viewer = await createUser(a.app, { role: 'viewer' });
+      assert.equal((await me(short, viewer.token)).status, 200);
+      await sql(`UPDATE credentials SET revoked_at = now() WHERE secret_hash = $1`, [hashSecret(viewer.token)]);
+      assert.equal((await me(short, viewer.token)).status, 200, 'remembered: the change was not announced');
+      await sleep(1_050);
+      assert.equal((await me(short, viewer.token)).status, 401);
+    } finally {
+      await short.close();
+      await shortDb.close();
+    }
+  });
+});
