@@ -49,9 +49,10 @@ describe('PostgreSQL restarted under write load', () => {
 
         // An immediate shutdown kills the backends where they stand, some of them after their
         // COMMIT is durable and before it is answered: the server then asks the restarted
-        // database whether it committed (txid_status) and answers 201 if it did, so that no
-        // movement answered 503 is written. (Past the request's deadline it would answer 503
-        // with outcome "unknown" instead, which the invariants accept as "may have written".)
+        // database for the movement by its id (and txid_status, for "aborted") and answers 201
+        // if it is there, so that no movement answered 503 is written. (Past the request's
+        // deadline it answers 503 with outcome "unknown", which the invariants accept as "may
+        // have written".)
         const unavailableBefore = load.others['503 unavailable'] ?? 0;
         await cluster.stop('immediate');
         const down = await readiness();
