@@ -80,31 +80,24 @@ export class CredentialCache {
 // One cache per database handle: the app starts it (src/app.ts), the use cases that authenticate
 // or change credentials find it by the handle they already hold. A handle without one (the CLI,
 // a script) simply looks every credential up.
-const caches = new WeakMap<Database, { cache: CredentialCache; listening: Listening; users: number }>();
+const caches = new WeakMap<Database, CredentialCache>();
 
 /** Starts remembering credentials for this database, listening for changes from other instances. */
 export function startCredentialCache(db: Database, options: CredentialCacheOptions): () => Promise<void> {
   if (options.ttlS === 0) return async () => undefined;
-  let started = caches.get(db);
-  if (started === undefined) {
-    let cache: CredentialCache | undefined;
-    const listening = db.listen(CREDENTIALS_CHANNEL, { message: () => cache?.clear(), gap: () => cache?.clear() });
-    cache = new CredentialCache(options, () => listening.live);
-    started = { cache, listening, users: 0 };
-    caches.set(db, started);
-  }
-  const running = started;
-  running.users += 1;
+  if (caches.has(db)) throw new Error('this database handle already has a credential cache: one app per handle');
+  let listening: Listening | undefined;
+  const cache = new CredentialCache(options, () => listening?.live === true);
+  listening = db.listen(CREDENTIALS_CHANNEL, { message: () => cache.clear(), gap: () => cache.clear() });
+  caches.set(db, cache);
   return async () => {
-    running.users -= 1;
-    if (running.users > 0) return;
     caches.delete(db);
-    await running.listening.close();
+    await listening?.close();
   };
 }
 
 export function credentialCacheOf(db: Database): CredentialCache | undefined {
-  return caches.get(db)?.cache;
+  return caches.get(db);
 }
 
 /**
