@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 // Configuration comes from the environment only, is validated once at start-up, and a bad value
 // stops the process with one line that names the variable (API.md, "Running it").
 
@@ -26,9 +28,14 @@ export interface Config {
   loginWindowS: number;
   /** How long an instance remembers what a credential authenticated as; 0 looks it up every time. */
   authCacheTtlS: number;
-  /** Behind a reverse proxy: take the client address and https from X-Forwarded-* headers. */
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For entries to believe: false (none), the number of proxies in front, or
+   * the proxies' addresses and CIDRs. The client address is the right-most entry not trusted.
+   */
+  trustProxy: TrustProxy;
 }
+
+export type TrustProxy = false | number | string[];
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -49,12 +56,34 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function boolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
-  if (raw === undefined || raw === '') return fallback;
-  if (['1', 'true', 'yes'].includes(raw)) return true;
-  if (['0', 'false', 'no'].includes(raw)) return false;
-  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+// proxy-addr's names for address ranges, which Fastify accepts beside addresses and CIDRs.
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+// `true` would trust every X-Forwarded-For entry, and the left-most one is written by the client
+// itself: it could then choose the address that login throttling counts, and block another's.
+function trustProxy(env: Env): TrustProxy {
+  const raw = env.TRUST_PROXY?.trim().toLowerCase();
+  if (raw === undefined || raw === '' || ['0', 'false', 'no'].includes(raw)) return false;
+  if (['true', 'yes'].includes(raw)) {
+    throw new ConfigError(
+      'TRUST_PROXY=true would let clients choose their own address through X-Forwarded-For; set the number of proxies in front (1) or their addresses or CIDRs (10.0.0.0/8,127.0.0.1)',
+    );
+  }
+  if (/^\d+$/.test(raw)) return integer(env, 'TRUST_PROXY', 0, 1, 100);
+  const entries = raw.split(',').map((entry) => entry.trim());
+  const wrong = entries.find((entry) => !PROXY_RANGE_NAMES.includes(entry) && !isAddressOrCidr(entry));
+  if (wrong !== undefined) {
+    throw new ConfigError(`TRUST_PROXY must be a number of proxies or a comma-separated list of their addresses or CIDRs; "${wrong}" is neither`);
+  }
+  return entries;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -101,6 +130,6 @@ export function loadConfig(env: Env = process.env): Config {
     loginMaxAttempts: integer(env, 'LOGIN_MAX_ATTEMPTS', 5, 1, 1000),
     loginWindowS: integer(env, 'LOGIN_WINDOW_S', 900, 1, 86_400),
     authCacheTtlS: integer(env, 'AUTH_CACHE_TTL_S', 10, 0, 300),
-    trustProxy: boolean(env, 'TRUST_PROXY', false),
+    trustProxy: trustProxy(env),
   };
 }

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
       LOGIN_MAX_ATTEMPTS: '10',
       LOGIN_WINDOW_S: '600',
       AUTH_CACHE_TTL_S: '0',
-      TRUST_PROXY: 'true',
+      TRUST_PROXY: '1',
     });
     assert.deepEqual(config, {
       host: '0.0.0.0',
@@ -83,8 +83,21 @@ describe('loadConfig', () => {
       loginMaxAttempts: 10,
       loginWindowS: 600,
       authCacheTtlS: 0,
-      trustProxy: true,
+      trustProxy: 1,
     });
+  });
+
+  it('takes TRUST_PROXY as a hop count or a list of proxy addresses and CIDRs, never as true', () => {
+    for (const off of ['', 'false', '0', 'no']) assert.equal(loadConfig({ TRUST_PROXY: off }).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: '2' }).trustProxy, 2);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,::1, fd00::/8,loopback' }).trustProxy, [
+      '10.0.0.0/8',
+      '192.168.1.7',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
+    assert.throws(() => loadConfig({ TRUST_PROXY: 'true' }), /TRUST_PROXY=true would let clients choose their own address/);
   });
 
   it('accepts a postgres:// DATABASE_URL as well as postgresql://', () => {
@@ -124,6 +137,10 @@ describe('loadConfig', () => {
     ['AUTH_CACHE_TTL_S', '301'],
     ['AUTH_CACHE_TTL_S', '-1'],
     ['TRUST_PROXY', 'maybe'],
+    ['TRUST_PROXY', 'true'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', '10.0.0.1, proxy.internal'],
+    ['TRUST_PROXY', '101'],
     ['STOCKROOM_ADMIN_EMAIL', 'not-an-email'],
   ];
   it('refuses an admin email without a password, and a password too short to keep', () => {
