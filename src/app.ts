@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie';
-import helmet from 'helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -11,9 +10,11 @@ import type { Database } from './db/database.ts';
 import { isMigrated } from './db/migrate.ts';
 import { authentication } from './http/authentication.ts';
 import { metrics } from './http/metrics.ts';
+import { earlyAnswers } from './http/early-answers.ts';
 import { gracefulClose } from './http/graceful-close.ts';
 import { clientErrorHandler, frameworkErrors, registerProblemHandlers, sendProblem } from './http/problems.ts';
 import { requestScope } from './http/request-scope.ts';
+import { securityHeaders, type HeaderList } from './http/security-headers.ts';
 import { textGuard } from './http/text-guard.ts';
 import { authRoutes } from './http/routes/auth.ts';
 import { categoryRoutes } from './http/routes/categories.ts';
@@ -48,20 +49,43 @@ function validatorCompiler() {
     (httpPart === 'body' ? body : text).compile(schema);
 }
 
+// How much of a body answered before it arrived (413, 401, …) is read and thrown away, so that
+// the answer reaches a client still sending it, before the connection is cut instead.
+const EARLY_ANSWER_DISCARD_MAX_BYTES = 64 * 1024 * 1024;
+// Headers must arrive within this, or the request's deadline if shorter (slow-header attacks).
+const HEADERS_TIMEOUT_MS = 10_000;
+
+/**
+ * TRUST_PROXY as a hop count: the last `hops` addresses of the chain (the connection's own, then
+ * X-Forwarded-For from the right) are proxies, the one before them the client. Fastify no longer
+ * takes a number for this, so it gets proxy-addr's trust function.
+ */
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
+}
+
 /** The whole application as a Fastify instance: the process (src/server.ts) or a test serves it. */
 export async function buildApp({ config, db, logger = false }: AppOptions) {
+  // Set below, once the documentation's policy is known, and before anything is served.
+  let headers: HeaderList = [];
   const app = Fastify({
     logger,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: false, // gracefulClose answers with a problem document instead
     forceCloseConnections: 'idle',
     genReqId: () => crypto.randomUUID(),
-    trustProxy: config.trustProxy,
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     // One log line per request (below) instead of Fastify's two: measured at ~15 % of GET /stock's throughput.
     logController: new LogController({ disableRequestLogging: true }),
     // Errors before any route runs are problem documents too.
-    frameworkErrors,
-    clientErrorHandler,
+    frameworkErrors: frameworkErrors(() => headers),
+    clientErrorHandler: clientErrorHandler(() => headers),
+    // A request must arrive whole within its deadline, headers and body alike: past it Node's
+    // HTTP server answers 408 (through clientErrorHandler) and closes, so a client trickling
+    // bytes can't hold a socket and its buffers. Fastify's default (0) turns that off. Node
+    // looks for such requests every connectionsCheckingInterval.
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: Math.min(config.requestTimeoutMs, HEADERS_TIMEOUT_MS), connectionsCheckingInterval: 1000 },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler());
   // The API speaks JSON only; any other body type is a 400 (API.md), not a string to validate.
@@ -77,6 +101,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     );
   });
   registerProblemHandlers(app);
+  await app.register(earlyAnswers, { discardMaxBytes: EARLY_ANSWER_DISCARD_MAX_BYTES }); // before gracefulClose: see there
   await app.register(gracefulClose);
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(metrics, { db });
@@ -111,23 +136,12 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  // Security headers on every answer. The policy admits the documentation page's own inline
-  // script and style (by hash) and nothing from elsewhere. No upgrade-insecure-requests: the
-  // service is often reached over plain HTTP on a private network or behind a TLS proxy.
-  // helmet itself, built once: @fastify/helmet rebuilds it (parsing the policy) on every request,
-  // which cost about 3 % of GET /stock's CPU.
-  const securityHeaders = helmet({
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        scriptSrc: ["'self'", ...app.swaggerCSP.script],
-        styleSrc: ["'self'", ...app.swaggerCSP.style],
-        upgradeInsecureRequests: null,
-      },
-    },
+  // Security headers on every answer (src/http/security-headers.ts).
+  headers = securityHeaders(app.swaggerCSP);
+  app.addHook('onRequest', (_request, reply, done) => {
+    for (const [name, value] of headers) reply.raw.setHeader(name, value);
+    done();
   });
-  app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined)));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is running' } }, async () => ({ status: 'ok' }));

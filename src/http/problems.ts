@@ -1,7 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AppError, type ErrorCode } from '../domain/errors.ts';
+import { isDiscardingBody } from './early-answers.ts';
 import { ClientGoneError } from './request-scope.ts';
+import { headerLines, type HeaderList } from './security-headers.ts';
 
 // One mapping from every failure to an RFC 9457 problem document (API.md, Conventions). What a
 // client is shown is the code, a title and a detail written for it: never a stack, SQL or path.
@@ -69,25 +73,44 @@ function validationErrors(errors: AjvError[]) {
 const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query string', params: 'path', headers: 'headers' };
 
 /**
- * Requests Node's HTTP parser refuses (a malformed request line or header, headers past 16 KiB)
- * never reach Fastify: answered here, on the socket, as a problem document like every error.
+ * Answers Node's HTTP server writes straight to the socket, which Fastify never sees: a request
+ * its parser refuses (a malformed request line or header, headers past 16 KiB) gets 400, and one
+ * whose headers or body did not arrive within the deadline gets 408 — as problem documents with
+ * the security headers, like every answer. A connection whose answer has already begun, or whose
+ * early answer has gone out while the rest of its body is thrown away (src/http/early-answers.ts),
+ * is closed without another word: anything written now would corrupt what the client reads.
  */
-export function clientErrorHandler(error: Error & { code?: string }, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const detail = error.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : 'the request is not valid HTTP';
-  const body = problemDocument(400, 'bad_request', detail);
-  socket.end(
-    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+export function clientErrorHandler(securityHeaders: () => HeaderList) {
+  return (error: Error & { code?: string }, socket: Duplex & { _httpMessage?: { headersSent: boolean } | null }): void => {
+    const answered = socket._httpMessage?.headersSent === true || isDiscardingBody(socket as Socket);
+    if (error.code === 'ECONNRESET' || !socket.writable || answered) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, detail] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'timeout', 'the request did not arrive within its deadline'] as const)
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? ([400, 'bad_request', 'the request headers are too large'] as const)
+          : ([400, 'bad_request', 'the request is not valid HTTP'] as const);
+    const body = problemDocument(status, code, detail);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `${headerLines(securityHeaders())}Connection: close\r\n\r\n${body}`,
+    );
+  };
 }
 
-/** Errors Fastify's router raises before a route runs (a URL it can't decode, a path parameter past its length limit). */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
-  const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL is malformed';
-  return sendProblem(reply, 400, 'bad_request', detail);
+/**
+ * Errors Fastify's router raises before a route runs (a URL it can't decode, a path parameter
+ * past its length limit). No onRequest hook has run, so the security headers are set here.
+ */
+export function frameworkErrors(securityHeaders: () => HeaderList) {
+  return (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    for (const [name, value] of securityHeaders()) reply.header(name, value);
+    const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL is malformed';
+    return sendProblem(reply, 400, 'bad_request', detail);
+  };
 }
 
 export function registerProblemHandlers(app: FastifyInstance) {
