@@ -29,7 +29,10 @@ export async function findUser(db: Queryable, id: string): Promise<UserRow | und
   return (await db.query<UserRow>(`SELECT ${COLUMNS} FROM users u WHERE u.id = $1`, [id]))[0];
 }
 
-/** The user and its password hash, for a login. */
+/**
+ * The user and its password hash, for a login. Found by the database's lower(), which is also how
+ * login-attempts.ts folds an email that finds nobody: one case folding, not two.
+ */
 export async function findUserForLogin(db: Queryable, email: string): Promise<(UserRow & { passwordHash: string }) | undefined> {
   const rows = await db.query<UserRow & { passwordHash: string }>(
     `SELECT ${COLUMNS}, u.password_hash AS "passwordHash" FROM users u WHERE lower(u.email) = lower($1)`,

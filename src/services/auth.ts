@@ -13,38 +13,59 @@ import { presentUser } from './users.ts';
 
 export interface LoginPolicy {
   sessionTtlHours: number;
-  /** Attempts per account in a window; an address gets four times as many (an office shares one). */
+  /**
+   * Attempts per account from one client address in a window; an account gets four times as
+   * many from all addresses together, and so does an address over all accounts.
+   */
   maxAttempts: number;
   windowS: number;
 }
 
+// An address adds at most `maxAttempts` to an account's count per window of the pair (past that
+// the pair refuses it, and a refused attempt counts nothing), so holding an account closed takes
+// ACCOUNT_FACTOR addresses (three, timed across the edges of the fixed windows), while guesses
+// spread over many addresses are still bounded per account. An office behind one address gets
+// ADDRESS_FACTOR times as many over its accounts.
+const ACCOUNT_FACTOR = 4;
 const ADDRESS_FACTOR = 4;
+
+function attemptsMax(kind: attempts.AttemptSubjectKind, policy: LoginPolicy): number {
+  if (kind === 'pair') return policy.maxAttempts;
+  return policy.maxAttempts * (kind === 'account' ? ACCOUNT_FACTOR : ADDRESS_FACTOR);
+}
 
 const wrongCredentials = () => new AppError('unauthenticated', 'wrong email or password');
 
 /**
- * Logs in: counts the attempt against the account and the client address first (refusing with
- * 429 past the limit, before the password is even checked), verifies the password off the event
- * loop, and opens a session. Unknown email, wrong password and disabled user all take the same
- * path and get the same 401.
+ * Logs in. First, in one transaction, finds the user by email and counts the attempt against
+ * what the lookup found (the user, or the email as the database folds it), the client address,
+ * and the two together; past any of their limits the transaction rolls back, so the refused
+ * attempt counts against nothing, and the answer is 429 before the password is even checked.
+ * Then verifies the password off the event loop, and opens a session. Unknown email, wrong
+ * password and disabled user all take the same path (an unknown email against a dummy hash)
+ * and get the same 401.
  */
 export async function login(
   ctx: UseCaseContext,
   input: { email: string; password: string; address: string },
   policy: LoginPolicy,
 ) {
-  const account = `email:${input.email.trim().toLowerCase()}`;
-  const address = `ip:${input.address}`;
-  const counts = await ctx.db.transaction((tx) => attempts.countAttempt(tx, [account, address], policy.windowS), { signal: ctx.signal });
-  const blocked = counts.filter((count) =>
-    count.attempts > (count.subject === account ? policy.maxAttempts : policy.maxAttempts * ADDRESS_FACTOR),
+  const email = input.email.trim();
+  const { user, counted } = await ctx.db.transaction(
+    async (tx) => {
+      const user = await users.findUserForLogin(tx, email);
+      const counted = await attempts.countAttempt(tx, { userId: user?.id ?? null, email, address: input.address }, policy.windowS);
+      const blocked = counted.filter((count) => count.attempts > attemptsMax(count.kind, policy));
+      if (blocked.length > 0) {
+        // Thrown inside the transaction, which rolls back: the refused attempt writes nothing.
+        const retryAfterS = Math.max(...blocked.map((count) => count.windowLeftS));
+        throw new AppError('rate_limited', 'too many login attempts; try again later', {}, retryAfterS);
+      }
+      return { user, counted };
+    },
+    { signal: ctx.signal },
   );
-  if (blocked.length > 0) {
-    const retryAfterS = Math.max(...blocked.map((count) => count.windowLeftS));
-    throw new AppError('rate_limited', 'too many login attempts; try again later', {}, retryAfterS);
-  }
 
-  const user = await ctx.db.connection((db) => users.findUserForLogin(db, input.email.trim()), { signal: ctx.signal });
   const matches = await verifyPassword(user?.passwordHash, input.password);
   if (user === undefined || !matches || user.disabled) throw wrongCredentials();
 
@@ -52,7 +73,7 @@ export async function login(
   const expiresAt = new Date(Date.now() + policy.sessionTtlHours * 3_600_000);
   await ctx.db.transaction(
     async (tx) => {
-      await attempts.forgiveAttempt(tx, account, address);
+      await attempts.forgiveAttempt(tx, counted);
       await credentials.insertCredential(tx, {
         id: uuidv7(),
         kind: 'session',
