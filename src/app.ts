@@ -12,6 +12,7 @@ import { authentication } from './http/authentication.ts';
 import { metrics } from './http/metrics.ts';
 import { earlyAnswers } from './http/early-answers.ts';
 import { gracefulClose } from './http/graceful-close.ts';
+import { jsonBody } from './http/json-body.ts';
 import { clientErrorHandler, frameworkErrors, registerProblemHandlers, sendProblem } from './http/problems.ts';
 import { requestScope } from './http/request-scope.ts';
 import { securityHeaders, type HeaderList } from './http/security-headers.ts';
@@ -105,6 +106,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   await app.register(gracefulClose);
   await app.register(requestScope, { requestTimeoutMs: config.requestTimeoutMs });
   await app.register(metrics, { db });
+  await app.register(jsonBody);
   await app.register(textGuard);
   await app.register(cookie);
 

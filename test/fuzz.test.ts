@@ -786,7 +786,7 @@ function attemptArb(op: Operation, fixtures: Fixtures, otherMethods: Method[]): 
       const unsafe = sent !== 'GET';
       const refusal = path.refusal ?? query.refusal ?? headers.refusal ?? body.refusal;
       let expected: Attempt['expected'] = refusal === undefined ? undefined : { refused: refusal };
-      // No route: the answer is the not-found handler's, or its body's problem (it is parsed all the same).
+      // No route: the answer is the not-found handler's, or a problem with the body's size (it is read, not parsed).
       if (sent !== op.method) expected = { refused: `no ${sent} route here` };
       else if (!op.isPublic && (credentials.kind === 'none' || credentials.kind === 'invalid')) expected = { status: 401, why: 'no valid credentials' };
       else if (!op.isPublic && credentials.kind === 'cookie without csrf' && unsafe) expected = { status: 403, why: 'a cookie without its CSRF token' };
