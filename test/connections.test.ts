@@ -136,7 +136,7 @@ describe('an answer given before the body has arrived', () => {
       for (let run = 0; run < 10; run += 1) {
         const response = await fetch(new URL('/api/v1/movements', base), { method: 'POST', headers, body });
         assert.equal(response.status, status);
-        assert.equal((await response.json()).status, status);
+        assert.equal(((await response.json()) as { status: number }).status, status);
       }
     }
   });
