@@ -397,6 +397,22 @@ describe('behind a TLS proxy (TRUST_PROXY)', () => {
     const subjects = await proxied.db.connection((db) => db.query<{ subject: string }>('SELECT subject FROM login_attempts'));
     assert.ok(subjects.some((row) => row.subject === 'ip:203.0.113.9'), JSON.stringify(subjects));
   });
+  it('takes the right-most X-Forwarded-For entry, so a client can neither choose its address nor dodge throttling', async () => {
+    const statuses: number[] = [];
+    for (let i = 1; i <= 30; i += 1) {
+      const response = await proxied.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': `192.0.2.${i}, 198.51.100.7` },
+        payload: JSON.stringify({ email: `nobody-${i}@example.com`, password: 'wrong password' }),
+      });
+      statuses.push(response.statusCode);
+    }
+    assert.ok(statuses.includes(429), `throttled: ${statuses.join(' ')}`);
+    const subjects = await proxied.db.connection((db) => db.query<{ subject: string }>('SELECT subject FROM login_attempts'));
+    assert.ok(subjects.some((row) => row.subject.includes('198.51.100.7')), JSON.stringify(subjects));
+    assert.ok(!subjects.some((row) => row.subject.includes('192.0.2.')), JSON.stringify(subjects));
+  });
 });
 
 describe('the first admin', () => {
