@@ -66,6 +66,22 @@ function trustHops(hops: number) {
 }
 
 /** The whole application as a Fastify instance: the process (src/server.ts) or a test serves it. */
+// The first thing /docs shows. A session cookie set by trying out the login here is not enough to
+// write: cookie-authenticated writes need the X-CSRF-Token header, which this page doesn't send.
+const API_DESCRIPTION = `Products, locations, stock levels and an immutable movement ledger.
+Errors are RFC 9457 problem documents; the concepts (error codes, idempotency, pagination,
+compare-and-set, roles and tokens) are explained in the repository's \`docs/\` folder.
+
+### Authorising requests on this page
+1. Open **POST /api/v1/auth/login**, choose *Try it out*, send your email and password, and copy
+   the \`token\` from the answer (or use an API token from **POST /api/v1/tokens**).
+2. Click **Authorize** (top right), paste the token into **bearer**, and close the dialog.
+
+Every request made here then carries \`Authorization: Bearer <token>\`, which takes precedence
+over the session cookie. Trying out the login also sets that cookie: reads work with it alone,
+but a write authenticated only by the cookie is refused with 403 unless it carries the
+\`X-CSRF-Token\` header, which this page does not send. Use the bearer token.`;
+
 export async function buildApp({ config, db, logger = false }: AppOptions) {
   // Set below, once the documentation's policy is known, and before anything is served.
   let headers: HeaderList = [];
@@ -116,7 +132,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
       info: {
         title: 'Stockroom API',
         version: '1.0.0',
-        description: 'Products, locations, stock levels and an immutable movement ledger. Errors are RFC 9457 problem documents.',
+        description: API_DESCRIPTION,
       },
       servers: [],
       components: {

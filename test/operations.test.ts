@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createCategory, createLocation, createProduct, recordMovement } from './factories.ts';
-import { api, createHarness, type Harness, type TestApp } from './helpers.ts';
+import { api, createHarness, TEST_ADMIN, type Harness, type TestApp } from './helpers.ts';
 import { tag, UNKNOWN_ID } from './assertions.ts';
 
 // Operations of API.md: health, readiness, metrics, the API documentation, and the promise that
@@ -147,6 +147,26 @@ describe('GET /openapi.json and GET /docs', () => {
     const response = await raw('POST', '/api/v1/products', JSON.stringify({ sku: 'S'.repeat(65), name: 'Long' }), 'application/json');
     assertProblem(response, 422, 'validation_failed');
     assert.deepEqual(response.json.errors.map((error: { path: string }) => error.path), ['/sku']);
+  });
+
+  it('tells on /docs how to authorise, and what it says works: a bearer token writes even beside a session cookie without CSRF', async () => {
+    const spec = (await api(h.app, 'GET', '/openapi.json')).body;
+    assert.match(spec.info.description, /\*\*Authorize\*\*/);
+    assert.match(spec.info.description, /paste the token into \*\*bearer\*\*/);
+    assert.match(spec.info.description, /X-CSRF-Token/);
+
+    // What a browser on /docs holds after trying out the login: the session cookie.
+    const login = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: TEST_ADMIN });
+    assert.equal(login.statusCode, 200);
+    const { token } = login.json() as { token: string };
+    const cookie = `session=${token}`;
+    const body = { code: `DOCS-${Date.now()}`, name: 'Tried out on /docs' };
+    const cookieOnly = await h.app.inject({ method: 'POST', url: '/api/v1/locations', payload: body, headers: { cookie } });
+    assert.equal(cookieOnly.statusCode, 403);
+    const read = await h.app.inject({ method: 'GET', url: '/api/v1/locations?limit=1', headers: { cookie } });
+    assert.equal(read.statusCode, 200);
+    const authorised = await h.app.inject({ method: 'POST', url: '/api/v1/locations', payload: body, headers: { cookie, authorization: `Bearer ${token}` } });
+    assert.equal(authorised.statusCode, 201);
   });
 
   it('serves the interactive documentation as HTML at /docs', async () => {
