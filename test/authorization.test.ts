@@ -271,6 +271,16 @@ const TABLE: Record<string, Variant[]> = {
       check: (response, { member }) => assert.deepEqual([response.body.id, response.body.role], [member.user.id, member.role]),
     },
   ],
+  // A rename only: a new password would end the member's other sessions, which the matrix goes on using.
+  'PATCH /api/v1/me': [
+    {
+      rule: 'self',
+      ok: 200,
+      build: () => ({ body: { name: `Renamed ${tag()}` } }),
+      check: (response, { member }, request) =>
+        assert.deepEqual([response.body.id, response.body.name], [member.user.id, (request.body as { name: string }).name]),
+    },
+  ],
 
   'GET /api/v1/users': [{ rule: 'users', ok: 200 }],
   'POST /api/v1/users': [

@@ -14,6 +14,7 @@ const row = (expiresAt: Date | null = null): AuthenticatedRow => ({
   userRole: 'clerk',
   tokenRole: 'viewer',
   locationIds: [],
+  tokenLocationIds: null,
   lastUsedAt: null,
   expiresAt,
 });

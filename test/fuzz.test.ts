@@ -112,6 +112,7 @@ function operationsOf(app: TestApp): Operation[] {
 }
 
 const isLogin = (op: Operation) => op.method === 'POST' && op.template === '/api/v1/auth/login';
+const isChangeOfMe = (op: Operation) => op.method === 'PATCH' && op.template === '/api/v1/me';
 const isLogout = (op: Operation) => op.method === 'POST' && op.template === '/api/v1/auth/logout';
 
 // ---------------------------------------------------------------------------------------------
@@ -1041,8 +1042,10 @@ describe('hostile requests to every route', () => {
     if (status < 300 && attempt.method !== 'GET') {
       if (isLogout(attempt.op)) logoutToken = await newSession();
     } else {
-      // A refused login is counted against its email and address: the throttle's memory, not data.
-      if (isLogin(attempt.op) && (status === 401 || status === 429)) changed.delete('login_attempts');
+      // A refused login, and a password change with a wrong current password, are counted against
+      // the account and address: the throttle's memory, not data. Any other refusal counts nothing.
+      const wrongCurrentPassword = isChangeOfMe(attempt.op) && status === 422 && /"path":"\/currentPassword","message":"is not your current password"/.test(response.body);
+      if ((isLogin(attempt.op) && (status === 401 || status === 429)) || wrongCurrentPassword) changed.delete('login_attempts');
       assert.deepEqual(Object.fromEntries(changed), {}, `a ${status} answer changed data: ${where}`);
     }
     assertPrototypesIntact(prototypes, where);

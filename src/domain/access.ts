@@ -32,7 +32,10 @@ export interface Actor {
   name: string;
   /** The role it acts with: a token's own role, never above its creator's current one. */
   role: Role;
-  /** The locations it may read and move stock at; null for every location. */
+  /**
+   * The locations it may read and move stock at; null for every location. Only stock is scoped:
+   * the role alone governs the catalog, users and tokens, whatever a token's location limit.
+   */
   locationIds: readonly string[] | null;
   /** The credential the request presented. */
   credentialId: string;
@@ -53,12 +56,26 @@ export function holds(role: Role, permission: Permission): boolean {
 }
 
 /**
- * Only clerks are scoped to locations; every other role sees the whole business. A token is
- * scoped if it acts as a clerk or if its creator is one: a clerk's viewer token must not see
- * more locations than the clerk.
+ * Where a credential may read and move stock; null for everywhere. Two limits meet:
+ * - its creator's authority: a clerk works only at its own locations, every other role everywhere;
+ * - what the credential itself is limited to: a token's own `locationIds` when it has them, else,
+ *   for a credential acting as a clerk, its user's locations (a manager's clerk token acts at the
+ *   manager's locations).
+ * The scope is their intersection, computed at each request from the creator's current locations:
+ * a clerk's token never reaches further than the clerk does now, as its role never exceeds the
+ * creator's current one. An empty scope reaches nothing.
  */
-export function locationScope(userRole: Role, actingRole: Role, locationIds: readonly string[]): readonly string[] | null {
-  return userRole === 'clerk' || actingRole === 'clerk' ? locationIds : null;
+export function locationScope(
+  userRole: Role,
+  actingRole: Role,
+  userLocationIds: readonly string[],
+  tokenLocationIds: readonly string[] | null = null,
+): readonly string[] | null {
+  const authority = userRole === 'clerk' ? userLocationIds : null;
+  const limit = tokenLocationIds ?? (actingRole === 'clerk' ? userLocationIds : null);
+  if (authority === null) return limit;
+  if (limit === null) return authority;
+  return authority.filter((locationId) => limit.includes(locationId));
 }
 
 export function canAccessLocation(actor: Actor | null, locationId: string): boolean {

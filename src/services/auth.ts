@@ -1,14 +1,15 @@
+import assert from 'node:assert/strict';
 import * as credentials from '../db/credentials.ts';
 import * as attempts from '../db/login-attempts.ts';
 import * as users from '../db/users.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import { lesserRole, locationScope, type Actor } from '../domain/access.ts';
 import { AppError } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { csrfTokenFor, hashSecret, looksLikeSecret, newSecret } from '../domain/secrets.ts';
 import type { UseCaseContext } from './context.ts';
 import { changeCredentials, credentialCacheOf } from './credential-cache.ts';
-import { verifyPassword } from './passwords.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
 import { presentUser } from './users.ts';
 
 export interface LoginPolicy {
@@ -37,6 +38,26 @@ function attemptsMax(kind: attempts.AttemptSubjectKind, policy: LoginPolicy): nu
 const wrongCredentials = () => new AppError('unauthenticated', 'wrong email or password');
 
 /**
+ * Counts one attempt at a password (a login, or a user proving its current password) against its
+ * account, its client address and the pair, in the caller's transaction. Past any of their limits
+ * it throws 429, which rolls the transaction back: the refused attempt counts against nothing.
+ */
+async function countPasswordAttempt(
+  tx: Queryable,
+  attempt: { userId: string | null; email: string; address: string },
+  policy: LoginPolicy,
+  what: string,
+): Promise<attempts.AttemptCount[]> {
+  const counted = await attempts.countAttempt(tx, attempt, policy.windowS);
+  const blocked = counted.filter((count) => count.attempts > attemptsMax(count.kind, policy));
+  if (blocked.length > 0) {
+    const retryAfterS = Math.max(...blocked.map((count) => count.windowLeftS));
+    throw new AppError('rate_limited', `too many ${what} attempts; try again later`, {}, retryAfterS);
+  }
+  return counted;
+}
+
+/**
  * Logs in. First, in one transaction, finds the user by email and counts the attempt against
  * what the lookup found (the user, or the email as the database folds it), the client address,
  * and the two together; past any of their limits the transaction rolls back, so the refused
@@ -54,13 +75,7 @@ export async function login(
   const { user, counted } = await ctx.db.transaction(
     async (tx) => {
       const user = await users.findUserForLogin(tx, email);
-      const counted = await attempts.countAttempt(tx, { userId: user?.id ?? null, email, address: input.address }, policy.windowS);
-      const blocked = counted.filter((count) => count.attempts > attemptsMax(count.kind, policy));
-      if (blocked.length > 0) {
-        // Thrown inside the transaction, which rolls back: the refused attempt writes nothing.
-        const retryAfterS = Math.max(...blocked.map((count) => count.windowLeftS));
-        throw new AppError('rate_limited', 'too many login attempts; try again later', {}, retryAfterS);
-      }
+      const counted = await countPasswordAttempt(tx, { userId: user?.id ?? null, email, address: input.address }, policy, 'login');
       return { user, counted };
     },
     { signal: ctx.signal },
@@ -82,6 +97,7 @@ export async function login(
         role: null,
         secretHash: hashSecret(secret),
         expiresAt,
+        locationIds: null,
       });
     },
     { signal: ctx.signal },
@@ -96,9 +112,79 @@ export async function logout(ctx: UseCaseContext): Promise<void> {
   await changeCredentials(ctx, (tx) => credentials.revokeCredential(tx, actor.credentialId));
 }
 
+export interface MeChanges {
+  name?: string | undefined;
+  /** The new password; needs `currentPassword`. */
+  password?: string | undefined;
+  currentPassword?: string | undefined;
+}
+
+/** A 422 about one field of the body, named in the detail too. */
+const invalidField = (field: string, message: string) =>
+  new AppError('validation_failed', `${field} ${message}`, { errors: [{ path: `/${field}`, message }] });
+const wrongCurrentPassword = () => invalidField('currentPassword', 'is not your current password');
+
+/**
+ * A user changes its own name or password (PATCH /me). A new password needs the current one,
+ * which is checked as a login's is: the attempt counts against the same account, address and pair
+ * (so a stolen session can't be used to guess the password faster than a login could), a wrong
+ * one answers 422 and stays counted, a right one takes its attempt back. On success every other
+ * session of the user ends, on every instance: all of them when the request came with an API
+ * token. API tokens stay; they are credentials of their own, listed and revoked at /tokens.
+ *
+ * Like a login, it counts in one transaction, verifies and hashes off the event loop with no
+ * connection held, and then changes in one transaction. That one makes sure the password is still
+ * the one just proved and the requesting credential still live (a concurrent change of the same
+ * password from another session ends this one), so two changes can't both win.
+ */
+export async function updateMe(ctx: UseCaseContext, changes: MeChanges, address: string, policy: LoginPolicy) {
+  const actor = ctx.actor;
+  assert.ok(actor !== null, 'PATCH /me needs an actor');
+  if (changes.password !== undefined && changes.currentPassword === undefined) {
+    throw invalidField('currentPassword', 'is required to change the password');
+  }
+  if (changes.password === undefined && changes.currentPassword !== undefined) {
+    throw invalidField('password', 'is required with currentPassword');
+  }
+
+  let proved: { passwordHash: string; counted: attempts.AttemptCount[]; newHash: string } | undefined;
+  if (changes.password !== undefined && changes.currentPassword !== undefined) {
+    const { passwordHash, counted } = await ctx.db.transaction(
+      async (tx) => {
+        const passwordHash = await credentials.lockPasswordHash(tx, actor.id);
+        assert.ok(passwordHash !== undefined, 'an authenticated user exists');
+        // The email is only used when no user was found; here the account is the user's id.
+        const counted = await countPasswordAttempt(tx, { userId: actor.id, email: '', address }, policy, 'password');
+        return { passwordHash, counted };
+      },
+      { signal: ctx.signal },
+    );
+    if (!(await verifyPassword(passwordHash, changes.currentPassword))) throw wrongCurrentPassword();
+    proved = { passwordHash, counted, newHash: await hashPassword(changes.password) };
+  }
+
+  const row = await changeCredentials(ctx, async (tx) => {
+    if (proved !== undefined) {
+      if ((await credentials.lockPasswordHash(tx, actor.id)) !== proved.passwordHash) throw wrongCurrentPassword();
+      if (!(await credentials.lockLiveCredential(tx, actor.credentialId))) {
+        throw new AppError('unauthenticated', 'the token or session is invalid, expired or revoked');
+      }
+      await attempts.forgiveAttempt(tx, proved.counted);
+    }
+    await users.updateUser(tx, actor.id, { name: changes.name?.trim(), passwordHash: proved?.newHash });
+    if (proved !== undefined) {
+      await credentials.revokeUserCredentials(tx, actor.id, ['session'], actor.credentialKind === 'session' ? actor.credentialId : null);
+    }
+    return users.findUser(tx, actor.id);
+  });
+  assert.ok(row !== undefined, 'an authenticated user exists');
+  return presentUser(row);
+}
+
 /**
  * Who a presented secret (a bearer token or a session cookie) belongs to, or null. A token acts
- * with its own role, capped by its creator's current role, and with its creator's locations.
+ * with its own role, capped by its creator's current role, and at its own locations, if it is
+ * limited to some, within its creator's current ones (locationScope).
  */
 export async function authenticate(db: Database, secret: string, signal?: AbortSignal): Promise<Actor | null> {
   if (!looksLikeSecret(secret)) return null;
@@ -126,7 +212,7 @@ export async function authenticate(db: Database, secret: string, signal?: AbortS
     id: row.userId,
     name: row.userName,
     role,
-    locationIds: locationScope(row.userRole, role, row.locationIds),
+    locationIds: locationScope(row.userRole, role, row.locationIds, row.tokenLocationIds),
     credentialId: row.credentialId,
     credentialKind: row.kind,
   };

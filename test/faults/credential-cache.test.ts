@@ -69,6 +69,23 @@ describe('two instances on one PostgreSQL database', () => {
     assert.ok(revokedAfterMs < 1_000 && Date.now() - startedAt < 1_000);
   });
 
+  it("a user's new password (PATCH /me) on one instance ends its other sessions on the other within a moment", async () => {
+    const viewer = await createUser(a.app, { role: 'viewer' });
+    const login = await api(b, 'POST', '/api/v1/auth/login', { email: viewer.user.email, password: 'a password of some length' }, { authorization: undefined });
+    assert.equal(login.status, 200);
+    const other = login.body.token as string;
+    const token = (await api(a.app, 'POST', '/api/v1/tokens', { name: 'kept' }, viewer.auth)).body.token as string;
+    for (const secret of [viewer.token, other, token]) assert.equal((await me(b, secret)).status, 200);
+
+    const changed = await api(a.app, 'PATCH', '/api/v1/me', { currentPassword: 'a password of some length', password: 'a new password here' }, viewer.auth);
+    assert.equal(changed.status, 200, JSON.stringify(changed.body));
+    const startedAt = Date.now();
+    await until(async () => (await me(b, other)).status === 401, 1_000);
+    assert.ok(Date.now() - startedAt < 1_000);
+    assert.equal((await me(b, viewer.token)).status, 200, 'the session that changed it goes on, on both');
+    assert.equal((await me(b, token)).status, 200, 'API tokens stay');
+  });
+
   it('remembers nothing while its LISTEN connection is down, and again once it is back', async () => {
     const first = await createUser(a.app, { role: 'viewer' });
     const second = await createUser(a.app, { role: 'viewer' });

@@ -4,7 +4,7 @@ import * as auth from '../../services/auth.ts';
 import * as users from '../../services/users.ts';
 import { CSRF_COOKIE, SESSION_COOKIE } from '../authentication.ts';
 import { problems } from '../schemas/common.ts';
-import { LoginResultSchema, LoginSchema } from '../schemas/auth.ts';
+import { LoginResultSchema, LoginSchema, UpdateMeSchema } from '../schemas/auth.ts';
 import { contextOf, type App, type RouteOptions } from '../types.ts';
 
 /** Cookies for the web UI: the session HttpOnly, the CSRF token readable by the page's script. */
@@ -50,4 +50,18 @@ export async function authRoutes(app: App, { db, loginPolicy }: RouteOptions) {
     config: { access: 'self' },
     schema: { tags: ['auth'], summary: 'The current user', response: { 200: Type.Ref('User'), ...problems(401) } },
   }, (request) => users.getUser(contextOf(request, db), request.actor!.id));
+
+  app.patch('/me', {
+    config: { access: 'self' },
+    schema: {
+      tags: ['auth'],
+      summary: 'Change your own name or password',
+      description:
+        'A new password needs currentPassword. A wrong one answers 422 and counts as a failed login of your account from this ' +
+        'address; too many: 429 with Retry-After. A new password ends your other sessions at once (all of them when this ' +
+        'request comes with an API token); API tokens stay, revoke them at /tokens.',
+      body: UpdateMeSchema,
+      response: { 200: Type.Ref('User'), ...problems(401, 403, 422, 429) },
+    },
+  }, (request) => auth.updateMe(contextOf(request, db), request.body, request.ip, loginPolicy));
 }

@@ -12,9 +12,12 @@ export async function tokenRoutes(app: App, { db }: RouteOptions) {
     schema: {
       tags: ['auth'],
       summary: 'Create an API token',
-      description: "The secret is in this answer only. The token's role defaults to, and can't exceed, your own.",
+      description:
+        "The secret is in this answer only. The token's role defaults to, and can't exceed, your own (403). With locationIds it " +
+        'reads and moves stock only at those locations, which must be within your own scope (403) and exist (404); it still ' +
+        'acts with its role everywhere else (catalog, users, tokens).',
       body: CreateTokenSchema,
-      response: { 201: CreatedTokenSchema, ...problems(401, 403, 422) },
+      response: { 201: CreatedTokenSchema, ...problems(401, 403, 404, 422) },
     },
   }, async (request, reply) => {
     const { expiresAt, ...input } = request.body;

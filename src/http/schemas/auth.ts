@@ -9,7 +9,11 @@ const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
 const Role = Type.Union([Type.Literal('admin'), Type.Literal('manager'), Type.Literal('clerk'), Type.Literal('viewer')], {
   description: ROLES.join(', '),
 });
-const LocationIds = Type.Array(Uuid, { maxItems: 1000, uniqueItems: true, description: "A clerk's locations" });
+const LOCATION_IDS_MAX = 1000;
+const LocationIds = Type.Array(Uuid, { maxItems: LOCATION_IDS_MAX, uniqueItems: true, description: "A clerk's locations" });
+const TOKEN_LOCATIONS_DESCRIPTION =
+  "The only locations where the token reads and moves stock, within its creator's current scope (a clerk's locations); " +
+  'null when it is not limited beyond that scope. The role alone governs the catalog, users and tokens.';
 
 export const UserSchema = Type.Object(
   {
@@ -48,6 +52,23 @@ export const CreateUserSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+export const UpdateMeSchema = Type.Object(
+  {
+    name: Type.Optional(Name),
+    password: Type.Optional(Password),
+    // Like the login form's: any password up to the bound, since the rules for new ones don't apply to it.
+    currentPassword: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'Your password now: required with password, and only with it' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    description:
+      'Your own name, or a new password with your current one. Email, role, locations and disabled are changed by an admin (PATCH /users/{id}).',
+  },
+);
+
 export const UpdateUserSchema = Type.Object(
   {
     email: Type.Optional(Email),
@@ -70,6 +91,7 @@ export const TokenSchema = Type.Object(
     createdAt: Timestamp,
     expiresAt: Nullable(Timestamp),
     lastUsedAt: Nullable(Timestamp),
+    locationIds: Type.Union([Type.Array(Uuid), Type.Null()], { description: TOKEN_LOCATIONS_DESCRIPTION }),
   },
   { $id: 'Token' },
 );
@@ -82,6 +104,13 @@ export const CreateTokenSchema = Type.Object(
     name: Name,
     role: Type.Optional(Role),
     expiresAt: Type.Optional(dateTime({ description: 'No expiry when absent' })),
+    locationIds: Type.Optional(
+      Type.Union([Type.Array(Uuid, { minItems: 1, maxItems: LOCATION_IDS_MAX, uniqueItems: true }), Type.Null()], {
+        description:
+          `${TOKEN_LOCATIONS_DESCRIPTION} Absent or null: not limited (but a token made by a location-limited token takes its limit). ` +
+          'Never empty. Outside your own scope: 403; a location that does not exist: 404.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
