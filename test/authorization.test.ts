@@ -79,6 +79,7 @@ interface Fixtures {
   spareLocation: string;
   category: string;
   product: string;
+  productSku: string;
   /** A product stocked at own, own2 and other by one inbound each, then 1 moved from other to own. */
   counted: string;
   ledger: { own: string; own2: string; other: string; arriving: string };
@@ -186,6 +187,7 @@ before(async () => {
     spareLocation: spareLocation.id,
     category: category.id,
     product: product.id,
+    productSku: product.sku,
     counted: counted.id,
     ledger,
     moved: moved.id,
@@ -326,6 +328,7 @@ const TABLE: Record<string, Variant[]> = {
 
   'GET /api/v1/products': [{ rule: 'catalog read', ok: 200 }],
   'POST /api/v1/products': [{ rule: 'catalog write', ok: 201, build: () => ({ body: { sku: `SKU-${tag()}`, name: 'New product' } }) }],
+  'GET /api/v1/products/lookup': [{ rule: 'catalog read', ok: 200, build: () => ({ query: `code=${encodeURIComponent(fx.productSku)}` }) }],
   'GET /api/v1/products/:id': [{ rule: 'catalog read', ok: 200, build: () => ({ id: fx.product }) }],
   'PATCH /api/v1/products/:id': [{ rule: 'catalog write', ok: 200, build: () => ({ id: fx.product, body: { name: `Product ${tag()}` } }) }],
   'DELETE /api/v1/products/:id': [

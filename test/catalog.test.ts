@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createCategory, createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
+import { createCategory, createLocation, createProduct, createUser, recordMovement, stockUp } from './factories.ts';
 import { api, createHarness, type ApiResponse, type Harness } from './helpers.ts';
 import { assertProblem, assertValidationError, tag, TIMESTAMP, UNKNOWN_ID, UUID } from './assertions.ts';
 
 // The catalog of API.md: categories (a tree with unique sibling names) and products (unique
 // SKUs, searched, filtered and paged; deleting one archives it, since the ledger refers to it).
+
+let barcodeCounter = 0;
 
 // One database and app for the whole file: tests make their own rows and never depend on others'.
 let h: Harness;
@@ -395,6 +397,8 @@ describe('products', () => {
     return items;
   };
   const skus = (items: { sku: string }[]) => items.map((item) => item.sku);
+  /** A barcode no other test uses, digits only as an EAN-13 scanner reads them. */
+  const barcode = () => `4${Date.now()}${String((barcodeCounter += 1) % 1000).padStart(3, '0')}`.slice(0, 20);
 
   describe('POST /api/v1/products', () => {
     it('creates a product with the defaults for every field not given', async () => {
@@ -593,6 +597,28 @@ describe('products', () => {
       assertValidationError(await api(h.app, 'GET', '/api/v1/products?cursor=%25%25%25'), '/cursor');
     });
 
+    it('finds a product by its whole barcode, exactly, but not by a fragment of it', async () => {
+      const code = barcode();
+      const scanned = await createProduct(h.app, { barcode: code, name: 'Sparkling water 1 l' });
+      await createProduct(h.app, { barcode: `${code}9` });
+      assert.deepEqual(skus(await listAll(`q=${code}`)), [scanned.sku]);
+      assert.deepEqual(await listAll(`q=${code.slice(0, -3)}`), [], 'a barcode fragment matches nothing');
+      assert.deepEqual(await listAll(`q=${code.slice(3)}`), []);
+      // As a scanner sends it: the newline it adds is not part of the code.
+      assert.deepEqual(skus(await listAll(`q=${encodeURIComponent(`${code}\r\n`)}`)), [scanned.sku]);
+      assert.deepEqual(skus(await listAll(`q=${encodeURIComponent(`\t${code} `)}`)), [scanned.sku]);
+    });
+
+    it('still matches SKU and name by part, case-insensitively, when q is also a barcode', async () => {
+      const t = tag();
+      const byBarcode = await createProduct(h.app, { barcode: `${t}-B` });
+      const bySku = await createProduct(h.app, { sku: `${t}-B-SKU` });
+      const byName = await createProduct(h.app, { name: `About ${t.toUpperCase()}-B` });
+      assert.deepEqual(new Set((await listAll(`q=${t}-B`)).map((p) => p.id)), new Set([byBarcode.id, bySku.id, byName.id]));
+      // The barcode is matched exactly: in another case, only the SKU and the name still match.
+      assert.deepEqual(new Set((await listAll(`q=${t.toUpperCase()}-b`)).map((p) => p.id)), new Set([bySku.id, byName.id]));
+    });
+
     it('refuses a q holding a NUL character with 422, not a 500', async () => {
       assertValidationError(await api(h.app, 'GET', '/api/v1/products?q=a%00b'), '/q');
     });
@@ -726,5 +752,144 @@ describe('products', () => {
       assertProblem(await api(h.app, 'DELETE', `/api/v1/products/${UNKNOWN_ID}`), 404, 'not_found');
       assertValidationError(await api(h.app, 'DELETE', '/api/v1/products/not-a-uuid'), '/id');
     });
+  });
+});
+
+describe('GET /api/v1/products/lookup', () => {
+  const lookup = (code: string, headers: Record<string, string> = {}) =>
+    api(h.app, 'GET', `/api/v1/products/lookup?code=${encodeURIComponent(code)}`, undefined, headers);
+  const code = () => `2${Date.now()}${String((barcodeCounter += 1) % 1000).padStart(3, '0')}`;
+  /** The 200 answer is the product exactly as GET /products/{id} answers it. */
+  async function assertFinds(response: ApiResponse, product: { id: string }) {
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.deepEqual(response.body, (await api(h.app, 'GET', `/api/v1/products/${product.id}`)).body);
+  }
+
+  it('answers the product whose barcode is the code, with its category', async () => {
+    const category = await createCategory(h.app);
+    const scanned = code();
+    const product = await createProduct(h.app, { barcode: scanned, categoryId: category.id });
+    const response = await lookup(scanned);
+    await assertFinds(response, product);
+    assert.deepEqual(response.body.category, { id: category.id, name: category.name });
+    assert.equal(response.body.barcode, scanned);
+  });
+
+  it('answers the product whose SKU is the code, whatever its case, but not one whose SKU only contains it', async () => {
+    const t = tag();
+    const product = await createProduct(h.app, { sku: `Bolt-${t}-M8` });
+    await assertFinds(await lookup(`BOLT-${t}-m8`), product);
+    await assertFinds(await lookup(`bolt-${t}-m8`), product);
+    assertProblem(await lookup(`Bolt-${t}`), 404, 'not_found');
+  });
+
+  it('matches the barcode exactly: not a fragment, not another case', async () => {
+    const scanned = `ab${code()}`;
+    await createProduct(h.app, { barcode: scanned });
+    assertProblem(await lookup(scanned.slice(0, -1)), 404, 'not_found');
+    assertProblem(await lookup(scanned.slice(1)), 404, 'not_found');
+    assertProblem(await lookup(scanned.toUpperCase()), 404, 'not_found');
+  });
+
+  it('ignores the white space a scanner adds around the code', async () => {
+    const scanned = code();
+    const product = await createProduct(h.app, { barcode: scanned });
+    for (const sent of [`${scanned}\n`, `${scanned}\r\n`, `\t${scanned}`, `  ${scanned}  `]) await assertFinds(await lookup(sent), product);
+    const bySku = await createProduct(h.app);
+    await assertFinds(await lookup(` ${bySku.sku.toLowerCase()}\n`), bySku);
+  });
+
+  it('answers 404 not_found naming the code when nothing matches', async () => {
+    const unknown = code();
+    const response = await lookup(`${unknown}\n`);
+    assertProblem(response, 404, 'not_found');
+    assert.match(response.body.detail, new RegExp(`"${unknown}"`));
+    assert.equal(response.body.detail, `no product has the barcode or SKU "${unknown}"`);
+  });
+
+  it('refuses a missing, empty or blank code with 422 in words', async () => {
+    for (const url of ['/api/v1/products/lookup', '/api/v1/products/lookup?code=', '/api/v1/products/lookup?code=%20%0A']) {
+      const response = await api(h.app, 'GET', url);
+      assertValidationError(response, '/code');
+      assert.doesNotMatch(response.body.detail, /[\^$\\]/, 'no regular expression is shown');
+    }
+    assert.equal((await api(h.app, 'GET', '/api/v1/products/lookup?code=')).body.errors[0].message, 'must not be blank');
+    assert.equal((await api(h.app, 'GET', '/api/v1/products/lookup')).body.errors[0].message, 'is required');
+    assertValidationError(await lookup('x'.repeat(129)), '/code');
+  });
+
+  it('identifies an archived product, answered with archived: true', async () => {
+    const scanned = code();
+    const product = await createProduct(h.app, { barcode: scanned });
+    assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${product.id}`)).status, 200);
+    const response = await lookup(scanned);
+    await assertFinds(response, product);
+    assert.equal(response.body.archived, true);
+    assert.equal((await lookup(product.sku)).body.archived, true);
+  });
+
+  describe('when several products match', () => {
+    it('prefers the product whose barcode is the code to one whose SKU is', async () => {
+      const shared = `${code()}-${tag()}`;
+      await createProduct(h.app, { sku: shared });
+      const byBarcode = await createProduct(h.app, { barcode: shared });
+      await assertFinds(await lookup(shared), byBarcode);
+      // Even when the barcode's product is archived: the scanner read a barcode, and it is that item.
+      assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${byBarcode.id}`)).status, 200);
+      const response = await lookup(shared);
+      await assertFinds(response, byBarcode);
+      assert.equal(response.body.archived, true);
+    });
+
+    it('prefers the product in use to an archived one with the same barcode, whichever is older', async () => {
+      const scanned = code();
+      const older = await createProduct(h.app, { barcode: scanned });
+      const successor = await createProduct(h.app, { barcode: scanned });
+      assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${older.id}`)).status, 200);
+      await assertFinds(await lookup(scanned), successor);
+      // And the other way round.
+      assert.equal((await api(h.app, 'PATCH', `/api/v1/products/${older.id}`, { archived: false })).status, 200);
+      assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${successor.id}`)).status, 200);
+      await assertFinds(await lookup(scanned), older);
+    });
+
+    it('refuses with 409 conflict, naming them, two products in use with the same barcode', async () => {
+      const scanned = code();
+      const first = await createProduct(h.app, { barcode: scanned });
+      const second = await createProduct(h.app, { barcode: scanned });
+      const archived = await createProduct(h.app, { barcode: scanned });
+      assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${archived.id}`)).status, 200);
+      const response = await lookup(scanned);
+      assertProblem(response, 409, 'conflict');
+      assert.equal(response.body.detail, `2 products have the barcode "${scanned}" (${first.sku}, ${second.sku}): look one up by its SKU`);
+      assert.deepEqual(response.body.products, [first, second].map((p) => ({ id: p.id, sku: p.sku, name: p.name })));
+      // Either is found by its SKU.
+      await assertFinds(await lookup(first.sku), first);
+    });
+  });
+
+  it('answers a viewer and a clerk as it answers a manager; refuses an anonymous request with 401', async () => {
+    const scanned = code();
+    const product = await createProduct(h.app, { barcode: scanned });
+    const location = await createLocation(h.app);
+    for (const role of [{ role: 'viewer' }, { role: 'clerk', locationIds: [location.id] }, { role: 'manager' }]) {
+      const { auth } = await createUser(h.app, role);
+      await assertFinds(await lookup(scanned, auth), product);
+    }
+    assertProblem(await api(h.app, 'GET', `/api/v1/products/lookup?code=${scanned}`, undefined, { authorization: undefined }), 401, 'unauthenticated');
+  });
+
+  it('is documented in /openapi.json with its code parameter', async () => {
+    const document = (await api(h.app, 'GET', '/openapi.json')).body;
+    const operation = document.paths['/api/v1/products/lookup']?.get;
+    assert.ok(operation, 'the route is documented');
+    assert.match(operation.summary, /barcode/);
+    const parameter = operation.parameters.find((p: { name: string }) => p.name === 'code');
+    assert.equal(parameter.in, 'query');
+    assert.equal(parameter.required, true);
+    assert.match(parameter.description, /barcode exactly/);
+    assert.ok(operation.responses['404'] && operation.responses['409'] && operation.responses['422']);
+    const q = document.paths['/api/v1/products'].get.parameters.find((p: { name: string }) => p.name === 'q');
+    assert.match(q.description, /barcode/);
   });
 });

@@ -6,6 +6,7 @@ import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
 import { api, createHarness, type ApiResponse, type Harness, type TestApp } from './helpers.ts';
 import { assertProblem, assertValidationError, TIMESTAMP, UUID } from './assertions.ts';
+import { recordMovement as recordMovementAt } from '../src/services/movements.ts';
 
 // The specification of POST /api/v1/movements and of the movement history (API.md, "Stock and
 // the movement ledger"). Every refusal is also checked to have written nothing: no level changed
@@ -881,6 +882,90 @@ describe('GET /api/v1/movements', () => {
     const page = await api(h.app, 'GET', `/api/v1/movements?productId=${product.id}&limit=2`);
     assert.equal(page.body.items.length, 2);
     assert.equal(page.body.nextCursor, null);
+  });
+
+  describe('from and to as dates', () => {
+    /** An inbound of `quantity` recorded as having happened at `at` (as the demo history loads it). */
+    async function inboundAt(at: string, productId: string, locationId: string, quantity: number) {
+      const result = await recordMovementAt({ db: h.db, actor: null }, { type: 'inbound', locationId, lines: [{ productId, quantity }] }, undefined, {
+        occurredAt: new Date(at),
+      });
+      return JSON.parse(result.body).id as string;
+    }
+    /** Four movements around the UTC day 2001-03-15: just before it, at its first and last millisecond, and just after. */
+    async function aroundTheDay() {
+      const location = await createLocation(h.app);
+      const product = await createProduct(h.app);
+      const ids = {
+        dayBefore: await inboundAt('2001-03-14T23:59:59.999Z', product.id, location.id, 1),
+        start: await inboundAt('2001-03-15T00:00:00.000Z', product.id, location.id, 10),
+        end: await inboundAt('2001-03-15T23:59:59.999Z', product.id, location.id, 100),
+        dayAfter: await inboundAt('2001-03-16T00:00:00.000Z', product.id, location.id, 1000),
+      };
+      const list = async (query: string) => (await allMovements(h.app, `productId=${product.id}&${query}`)).map((m) => m.id);
+      return { ids, list };
+    }
+
+    it('reads a date as the whole UTC day: from its first millisecond, to its last', async () => {
+      const { ids, list } = await aroundTheDay();
+      assert.deepEqual(await list('from=2001-03-15'), [ids.dayAfter, ids.end, ids.start]);
+      assert.deepEqual(await list('to=2001-03-15'), [ids.end, ids.start, ids.dayBefore], 'to=<day> includes 23:59:59.999 of the day, not 00:00 of the next');
+      assert.deepEqual(await list('from=2001-03-15&to=2001-03-15'), [ids.end, ids.start], 'from=to=<day> is that day');
+      assert.deepEqual(await list('from=2001-03-14&to=2001-03-16'), [ids.dayAfter, ids.end, ids.start, ids.dayBefore]);
+      assert.deepEqual(await list('from=2001-03-16'), [ids.dayAfter]);
+      assert.deepEqual(await list('to=2001-03-14'), [ids.dayBefore]);
+    });
+
+    it('keeps a timestamp to exclusive, and takes dates and timestamps together, offsets included', async () => {
+      const { ids, list } = await aroundTheDay();
+      assert.deepEqual(await list('to=2001-03-16T00:00:00Z'), [ids.end, ids.start, ids.dayBefore]);
+      assert.deepEqual(await list('to=2001-03-15T23:59:59.999Z'), [ids.start, ids.dayBefore]);
+      assert.deepEqual(await list('from=2001-03-15T12:00:00Z&to=2001-03-15'), [ids.end]);
+      assert.deepEqual(await list('from=2001-03-14&to=2001-03-15T00:00:00.001Z'), [ids.start, ids.dayBefore]);
+      // 01:00 at +01:00 is midnight UTC; a space for the T, and a lower-case z, as RFC 3339 allows.
+      assert.deepEqual(await list(`from=${encodeURIComponent('2001-03-15T01:00:00+01:00')}&to=2001-03-15`), [ids.end, ids.start]);
+      assert.deepEqual(await list(`from=${encodeURIComponent('2001-03-15 23:59:59.999z')}`), [ids.dayAfter, ids.end]);
+    });
+
+    it('takes 29 February in a leap year', async () => {
+      assert.equal((await api(h.app, 'GET', '/api/v1/movements?from=2024-02-29&to=2024-02-29')).status, 200);
+    });
+
+    it('refuses a value that is neither, in words that show no regular expression', async () => {
+      for (const [name, value] of [['from', 'yesterday'], ['to', '1700000000'], ['from', '2026-9-1'], ['to', '01.09.2026'], ['from', '2026-09-01T10:15']]) {
+        const response = await api(h.app, 'GET', `/api/v1/movements?${name}=${encodeURIComponent(value!)}`);
+        assertValidationError(response, `/${name}`);
+        assert.deepEqual(response.body.errors, [{ path: `/${name}`, message: 'must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)' }]);
+        assert.equal(response.body.detail, `the query string is invalid: /${name} must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)`);
+        assert.doesNotMatch(response.body.detail, /[\^$\\]|\\d|\[0-9/, 'no regular expression');
+      }
+    });
+
+    it('refuses a day or time the calendar does not have, as it refuses any other bad value', async () => {
+      const impossible = [
+        '2026-02-30', '2025-02-29', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00', '0000-01-01',
+        '2026-02-30T10:00:00Z', '2026-09-01T24:00:00Z', '2026-09-01T23:60:00Z', '2016-12-31T23:59:60Z', '2026-09-01T10:00:00+24:00',
+      ];
+      for (const value of impossible) {
+        for (const name of ['from', 'to']) {
+          const response = await api(h.app, 'GET', `/api/v1/movements?${name}=${encodeURIComponent(value)}`);
+          assertValidationError(response, `/${name}`);
+          assert.match(response.body.errors[0].message, /^must be a date \(2026-09-01\) or an RFC 3339 timestamp/, value);
+        }
+      }
+    });
+
+    it('refuses a from after to with 422 at /from, and takes a from equal to to', async () => {
+      for (const [from, to] of [['2001-03-16', '2001-03-15'], ['2001-03-16T00:00:00Z', '2001-03-15'], ['2001-03-15T10:00:00.001Z', '2001-03-15T10:00:00Z']]) {
+        const response = await api(h.app, 'GET', `/api/v1/movements?from=${from}&to=${to}`);
+        assertValidationError(response, '/from');
+        assert.deepEqual(response.body.errors, [{ path: '/from', message: 'must not be after to' }]);
+        assert.equal(response.body.detail, `the query string is invalid: /from must not be after to (${from} is after ${to})`);
+      }
+      for (const [from, to] of [['2001-03-15', '2001-03-15'], ['2001-03-15T23:59:59.999Z', '2001-03-15'], ['2001-03-15T10:00:00Z', '2001-03-15T10:00:00Z']]) {
+        assert.equal((await api(h.app, 'GET', `/api/v1/movements?from=${from}&to=${to}`)).status, 200, `${from}..${to}`);
+      }
+    });
   });
 
   it('refuses a cursor it did not issue (422)', async () => {

@@ -5,7 +5,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
 import { createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
 import { api, createHarness, type ApiResponse, type Harness, type TestApp } from './helpers.ts';
-import { assertProblem } from './assertions.ts';
+import { assertProblem, assertValidationError } from './assertions.ts';
+import { recordMovement as recordMovementAt } from '../src/services/movements.ts';
 
 // The specification of the stock queries (API.md, "Stock and the movement ledger"): levels with
 // their filters and pages, levels as of a past time computed from the ledger, and one product's
@@ -158,6 +159,12 @@ describe('GET /api/v1/stock', () => {
     assert.equal(new Set(inPages.map((item) => `${item.productId}/${item.locationId}`)).size, inPages.length);
   });
 
+  it('names what a refused id is in words, not as a regular expression', async () => {
+    const response = await api(h.app, 'GET', '/api/v1/stock?productId=not-a-uuid');
+    assert.deepEqual(response.body.errors, [{ path: '/productId', message: 'must be a UUID (0190a5b2-7c3e-7000-8000-000000000000)' }]);
+    assert.doesNotMatch(response.body.detail, /[\^$\\]|\[0-9/);
+  });
+
   it('refuses a cursor it did not issue, and a limit outside 1..500 (422)', async () => {
     for (const cursor of ['not-a-cursor', Buffer.from('["only-one"]').toString('base64url')]) {
       assertProblem(await api(h.app, 'GET', `/api/v1/stock?cursor=${encodeURIComponent(cursor)}`), 422, 'validation_failed');
@@ -239,8 +246,37 @@ describe('GET /api/v1/stock', () => {
       assert.equal((await stock(h.app, `productId=${product.id}&belowReorder=true&asOf=${whenPlenty}`)).items.length, 0);
     });
 
-    it('refuses an asOf that is not a timestamp (422)', async () => {
-      assertProblem(await api(h.app, 'GET', '/api/v1/stock?asOf=yesterday'), 422, 'validation_failed');
+    it('reads a date as the end of that UTC day: its closing stock', async () => {
+      const location = await createLocation(h.app);
+      const product = await createProduct(h.app);
+      const inboundAt = (at: string, quantity: number) =>
+        recordMovementAt({ db: h.db, actor: null }, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity }] }, undefined, {
+          occurredAt: new Date(at),
+        });
+      await inboundAt('2002-07-09T23:59:59.999Z', 1);
+      await inboundAt('2002-07-10T00:00:00.000Z', 10);
+      await inboundAt('2002-07-10T23:59:59.999Z', 100);
+      await inboundAt('2002-07-11T00:00:00.000Z', 1000);
+      const onHandAsOf = async (asOf: string) => (await stock(h.app, `productId=${product.id}&asOf=${encodeURIComponent(asOf)}`)).items[0].onHand;
+      assert.equal(await onHandAsOf('2002-07-08'), 0);
+      assert.equal(await onHandAsOf('2002-07-09'), 1);
+      assert.equal(await onHandAsOf('2002-07-10'), 111, 'the last millisecond of the day counts, the next midnight does not');
+      assert.equal(await onHandAsOf('2002-07-11'), 1111);
+      // A timestamp is that instant, movements at it included.
+      assert.equal(await onHandAsOf('2002-07-10T00:00:00Z'), 11);
+      assert.equal(await onHandAsOf('2002-07-10T23:59:59.998Z'), 11);
+      assert.equal(await onHandAsOf('2002-07-10T23:59:59.999Z'), 111);
+      assert.equal(await onHandAsOf('2002-07-11T01:00:00+01:00'), 1111);
+    });
+
+    it('refuses an asOf that is neither a date nor a timestamp (422), in words', async () => {
+      for (const asOf of ['yesterday', '2026-09', '10:15:00Z', '2026-02-30', '2026-09-01T24:00:00Z']) {
+        const response = await api(h.app, 'GET', `/api/v1/stock?asOf=${encodeURIComponent(asOf)}`);
+        assertValidationError(response, '/asOf');
+        assert.deepEqual(response.body.errors, [{ path: '/asOf', message: 'must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)' }]);
+        assert.match(response.body.detail, /date/);
+        assert.doesNotMatch(response.body.detail, /[\^$\\]|\\d|\[0-9/, 'no regular expression');
+      }
     });
   });
 });

@@ -51,6 +51,7 @@ export async function findProduct(db: Queryable, id: string): Promise<ProductRow
 }
 
 export interface ProductFilter {
+  /** Part of the SKU or name (case-insensitive), or the whole barcode (exact). */
   q?: string | undefined;
   categoryId?: string | undefined;
   archived?: boolean | undefined;
@@ -64,7 +65,7 @@ export async function listProducts(db: Queryable, filter: ProductFilter): Promis
   if (filter.q !== undefined && filter.q !== '') {
     // The search text is a LIKE pattern only after its own wildcards are escaped.
     const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    where.add(`(lower(p.sku) LIKE $? OR lower(p.name) LIKE $?)`, pattern, pattern);
+    where.add(`(lower(p.sku) LIKE $? OR lower(p.name) LIKE $? OR p.barcode = $?)`, pattern, pattern, filter.q);
   }
   if (filter.categoryId !== undefined) where.add('p.category_id = $?', filter.categoryId);
   if (filter.archived !== undefined) where.add('p.archived = $?', filter.archived);
@@ -74,6 +75,27 @@ export async function listProducts(db: Queryable, filter: ProductFilter): Promis
      FROM products p LEFT JOIN categories c ON c.id = p.category_id
      ${where.where()} ORDER BY lower(p.sku) LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
+  );
+}
+
+export interface LookupMatch extends ProductRow {
+  /** Whether the code is the product's barcode (else it is its SKU). */
+  byBarcode: boolean;
+}
+
+/**
+ * The products whose barcode is `code` exactly or whose SKU is `code` case-insensitively, best
+ * first: a barcode match before a SKU match, then a product in use before an archived one, then
+ * the oldest. At most `limit`. Each side is one index probe (products_barcode_idx, products_sku_key).
+ */
+export async function lookupProducts(db: Queryable, code: string, limit: number): Promise<LookupMatch[]> {
+  return db.query<LookupMatch>(
+    `SELECT ${PRODUCT_COLUMNS}, p.barcode IS NOT DISTINCT FROM $1 AS "byBarcode"
+     FROM products p LEFT JOIN categories c ON c.id = p.category_id
+     WHERE p.barcode = $1 OR lower(p.sku) = lower($1)
+     ORDER BY "byBarcode" DESC, p.archived, p.id
+     LIMIT $2`,
+    [code, limit],
   );
 }
 

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AppError, type ErrorCode } from '../domain/errors.ts';
+import { formatWords, patternWords } from './schemas/common.ts';
 import { isDiscardingBody } from './early-answers.ts';
 import { ClientGoneError } from './request-scope.ts';
 import { headerLines, type HeaderList } from './security-headers.ts';
@@ -55,19 +56,41 @@ interface AjvError {
   instancePath: string;
   keyword: string;
   message?: string;
-  params: { missingProperty?: string; additionalProperty?: string };
+  params: { missingProperty?: string; additionalProperty?: string; pattern?: string; format?: string };
+}
+
+function messageOf(error: AjvError): string {
+  switch (error.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not a known field';
+    // Ajv's own words for these show the regular expression: the schemas' words instead.
+    case 'pattern':
+      return patternWords(error.params.pattern) ?? 'is not in the accepted form';
+    case 'format':
+      return formatWords(error.params.format) ?? 'is not in the accepted form';
+  }
+  return error.message ?? 'is invalid';
 }
 
 function validationErrors(errors: AjvError[]) {
-  return errors.slice(0, VALIDATION_ERRORS_MAX).map((error) => {
-    if (error.keyword === 'required') {
-      return { path: `${error.instancePath}/${error.params.missingProperty}`, message: 'is required' };
-    }
-    if (error.keyword === 'additionalProperties') {
-      return { path: `${error.instancePath}/${error.params.additionalProperty}`, message: 'is not a known field' };
-    }
-    return { path: error.instancePath === '' ? '/' : error.instancePath, message: error.message ?? 'is invalid' };
-  });
+  const found: { path: string; message: string }[] = [];
+  const seen = new Set<string>();
+  for (const error of errors) {
+    if (found.length === VALIDATION_ERRORS_MAX) break;
+    const path =
+      error.keyword === 'required' ? `${error.instancePath}/${error.params.missingProperty}`
+      : error.keyword === 'additionalProperties' ? `${error.instancePath}/${error.params.additionalProperty}`
+      : error.instancePath === '' ? '/' : error.instancePath;
+    const message = messageOf(error);
+    // A value that fails both its format and its pattern (a UUID, a timestamp) is told once.
+    const key = `${path}\u0000${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    found.push({ path, message });
+  }
+  return found;
 }
 
 const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query string', params: 'path', headers: 'headers' };

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import * as service from '../../services/movements.ts';
 import * as stock from '../../services/stock.ts';
-import { IdParams, Page, problems } from '../schemas/common.ts';
+import { IdParams, Page, lastInstantOf, problems, readDateOrTimestamp, readTimeRange } from '../schemas/common.ts';
 import { CreateMovementSchema, IdempotencyHeaders, MovementQuerySchema, StockQuerySchema } from '../schemas/stock.ts';
 import { contextOf, type App, type RouteOptions } from '../types.ts';
 
@@ -35,14 +35,10 @@ export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: R
 
   app.get('/movements', {
     config: { access: 'read' },
-    schema: { tags: ['stock'], summary: 'The movement history, newest first', querystring: MovementQuerySchema, response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(401, 403, 422) } },
+    schema: { tags: ['stock'], summary: 'The movement history, newest first', description: 'from is inclusive and to exclusive; a date as to includes that whole UTC day. from after to is refused (422).', querystring: MovementQuerySchema, response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(401, 403, 422) } },
   }, (request) => {
     const { from, to, ...query } = request.query;
-    return service.listMovements(contextOf(request, db), {
-      ...query,
-      from: from === undefined ? undefined : new Date(from),
-      to: to === undefined ? undefined : new Date(to),
-    });
+    return service.listMovements(contextOf(request, db), { ...query, ...readTimeRange(from, to) });
   });
 
   app.get('/movements/:id', {
@@ -55,6 +51,8 @@ export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: R
     schema: { tags: ['stock'], summary: 'Stock levels', querystring: StockQuerySchema, response: { 200: Page(Type.Ref('StockLevel'), 'StockLevel'), ...problems(401, 403, 422) } },
   }, (request) => {
     const { asOf, ...query } = request.query;
-    return stock.listStock(contextOf(request, db), { ...query, asOf: asOf === undefined ? undefined : new Date(asOf) });
+    // Inclusive: a date is its closing stock, the ledger to the day's last millisecond (the ledger's times are whole milliseconds).
+    const at = asOf === undefined ? undefined : lastInstantOf(readDateOrTimestamp(asOf, '/asOf'));
+    return stock.listStock(contextOf(request, db), { ...query, asOf: at });
   });
 }

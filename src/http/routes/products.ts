@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import * as service from '../../services/products.ts';
 import * as stock from '../../services/stock.ts';
 import { IdParams, Page, problems } from '../schemas/common.ts';
-import { CreateProductSchema, ProductQuerySchema, UpdateProductSchema } from '../schemas/catalog.ts';
+import { CreateProductSchema, ProductLookupQuerySchema, ProductQuerySchema, UpdateProductSchema } from '../schemas/catalog.ts';
 import { contextOf, type App, type RouteOptions } from '../types.ts';
 
 const Product = Type.Ref('Product');
@@ -17,6 +17,21 @@ export async function productRoutes(app: App, { db }: RouteOptions) {
     config: { access: 'catalog:write' },
     schema: { tags: ['catalog'], summary: 'Create a product', body: CreateProductSchema, response: { 201: Product, ...problems(401, 403, 404, 409, 422) } },
   }, async (request, reply) => reply.code(201).send(await service.createProduct(contextOf(request, db), request.body)));
+
+  app.get('/products/lookup', {
+    config: { access: 'read' },
+    schema: {
+      tags: ['catalog'],
+      summary: 'Find the one product a scanned barcode or typed SKU identifies',
+      description:
+        'code (surrounding white space removed) matches a barcode exactly, or else a SKU case-insensitively. ' +
+        'Among several matches, a barcode match wins over a SKU match, then a product in use over an archived one; ' +
+        'an archived product is answered with archived: true. Nothing matches → 404. Two or more products equally good ' +
+        '(two products in use with the same barcode) → 409 conflict, whose `products` lists them ({id, sku, name}).',
+      querystring: ProductLookupQuerySchema,
+      response: { 200: Product, ...problems(401, 403, 404, 409, 422) },
+    },
+  }, (request) => service.lookupProduct(contextOf(request, db), request.query.code));
 
   app.get('/products/:id', {
     config: { access: 'read' },

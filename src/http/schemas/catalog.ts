@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import { Nullable, PageQuery, Timestamp, Uuid } from './common.ts';
+import { NOT_BLANK_PATTERN, Nullable, PageQuery, Timestamp, TRIMMED_PATTERN, Uuid } from './common.ts';
 
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
+const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK_PATTERN });
 
 export const CategorySchema = Type.Object(
   { id: Uuid, name: Type.String(), parentId: Nullable(Uuid), createdAt: Timestamp, updatedAt: Timestamp },
@@ -14,7 +14,7 @@ export const UpdateCategorySchema = Type.Object(
 );
 export const CategoryQuerySchema = Type.Object({ ...PageQuery, parentId: Type.Optional(Uuid) });
 
-const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S(.*\\S)?$', description: 'Unique, case-insensitively' });
+const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: TRIMMED_PATTERN, description: 'Unique, case-insensitively' });
 const Unit = Type.String({ minLength: 1, maxLength: 16, description: 'Base unit of quantities, e.g. pcs, g, ml' });
 const Description = Nullable(Type.String({ maxLength: 4000 }));
 const Barcode = Nullable(Type.String({ minLength: 1, maxLength: 64 }));
@@ -65,7 +65,28 @@ export const UpdateProductSchema = Type.Object(
 );
 export const ProductQuerySchema = Type.Object({
   ...PageQuery,
-  q: Type.Optional(Type.String({ maxLength: 200, description: 'Matches SKU or name, case-insensitively' })),
+  q: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description:
+        'Search text, without its surrounding white space: matches a part of the SKU or name, case-insensitively, ' +
+        'or the whole barcode exactly (a fragment of a barcode does not match)',
+    }),
+  ),
   categoryId: Type.Optional(Uuid),
   archived: Type.Optional(Type.Boolean()),
+});
+
+/** The longest code a lookup takes: a barcode or SKU (64 characters) with white space a scanner added around it. */
+const LOOKUP_CODE_LENGTH_MAX = 128;
+
+export const ProductLookupQuerySchema = Type.Object({
+  // No minLength: the pattern refuses an empty code too, with one message.
+  code: Type.String({
+    maxLength: LOOKUP_CODE_LENGTH_MAX,
+    pattern: NOT_BLANK_PATTERN,
+    description:
+      'A scanned or typed code, without its surrounding white space (a scanner may add a newline or tab): ' +
+      'matches the barcode exactly, or else the SKU case-insensitively (the whole SKU)',
+  }),
 });

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { Nullable, PageQuery, QUANTITY_MAX, Timestamp, Uuid, dateTime, uuid } from './common.ts';
+import { Nullable, PageQuery, PRINTABLE_ASCII_PATTERN, QUANTITY_MAX, Timestamp, Uuid, dateOrTimestamp, uuid } from './common.ts';
 
 export const MovementType = Type.Union(
   [Type.Literal('inbound'), Type.Literal('outbound'), Type.Literal('transfer'), Type.Literal('adjustment')],
@@ -82,13 +82,17 @@ export const MovementQuerySchema = Type.Object({
   productId: Type.Optional(Uuid),
   locationId: Type.Optional(Uuid),
   type: Type.Optional(MovementType),
-  from: Type.Optional(dateTime({ description: 'Inclusive' })),
-  to: Type.Optional(dateTime({ description: 'Exclusive' })),
+  from: Type.Optional(dateOrTimestamp({ description: 'Movements at or after this; a date means from the start of that UTC day' })),
+  to: Type.Optional(
+    dateOrTimestamp({
+      description: 'Movements before this timestamp (exclusive); a date means up to the end of that UTC day (the whole day included). Not before from',
+    }),
+  ),
 });
 
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$', description: 'Makes the write exactly-once' }),
+    Type.String({ minLength: 1, maxLength: 255, pattern: PRINTABLE_ASCII_PATTERN, description: 'Makes the write exactly-once' }),
   ),
 });
 
@@ -112,7 +116,13 @@ export const StockQuerySchema = Type.Object({
   locationId: Type.Optional(Uuid),
   productId: Type.Optional(Uuid),
   belowReorder: Type.Optional(Type.Boolean({ description: 'Only levels whose available is at or below the reorder point' })),
-  asOf: Type.Optional(dateTime({ description: 'onHand as the ledger had it then (reserved is 0)' })),
+  asOf: Type.Optional(
+    dateOrTimestamp({
+      description:
+        'onHand as the ledger had it at this time, movements at that instant included (reserved is 0); ' +
+        'a date means the end of that UTC day: its closing stock',
+    }),
+  ),
 });
 
 const Totals = Type.Object({ onHand: Type.Integer(), reserved: Type.Integer(), available: Type.Integer() });
