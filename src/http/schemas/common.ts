@@ -46,8 +46,8 @@ export const TRIMMED_PATTERN = describedPattern('^\\S(.*\\S)?$', 'must not be bl
 export const WORD_PATTERN = describedPattern('^\\S+$', 'must not contain white space');
 /** Printable ASCII without spaces (headers such as Idempotency-Key). */
 export const PRINTABLE_ASCII_PATTERN = describedPattern('^[\\x21-\\x7E]+$', 'must be printable ASCII characters, without spaces');
-// Patterns of schemas owned elsewhere (src/http/schemas/auth.ts), given words here until they import a name.
-describedPattern('^[^\\s@]+@[^\\s@]+$', 'must be an email address (name@example.com)');
+/** An email address, as far as a pattern can tell: something, an @, something, no white space. */
+export const EMAIL_PATTERN = describedPattern('^[^\\s@]+@[^\\s@]+$', 'must be an email address (name@example.com)');
 
 export const uuid = (options: { description?: string } = {}) => Type.String({ format: 'uuid', pattern: UUID_PATTERN, ...options });
 export const dateTime = (options: { description?: string } = {}) => Type.String({ format: 'date-time', pattern: DATE_TIME_PATTERN, ...options });
