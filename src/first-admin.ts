@@ -29,7 +29,8 @@ export async function ensureFirstAdmin(db: Database, config: Config, log: Fastif
           'No users existed, so Stockroom created a demo admin. Its password is shown this once:',
           `    email:    ${DEMO_ADMIN_EMAIL}`,
           `    password: ${password}`,
-          'Log in with them, then create real users and change this password (PATCH /api/v1/users/{id}).',
+          'Log in with them, then create real users and change this password (PATCH /api/v1/me).',
+          `Lost it? Stop the server and run: npm run stockroom -- user reset-password --email ${DEMO_ADMIN_EMAIL}`,
           'Set STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD to choose the first admin instead.',
           '',
         ].join('\n'),
@@ -38,6 +39,6 @@ export async function ensureFirstAdmin(db: Database, config: Config, log: Fastif
     return;
   }
   if ((await db.connection((conn) => countUsers(conn))) === 0) {
-    log.warn('there are no users yet: set STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD, or run `stockroom user create --role admin --email <address>`');
+    log.warn('there are no users yet: set STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD, or run `npm run stockroom -- user create --role admin --email <address>`');
   }
 }

@@ -1,22 +1,72 @@
+import { createServer } from 'node:net';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
-import { ensureFirstAdmin } from './first-admin.ts';
+import { DEMO_ADMIN_EMAIL, ensureFirstAdmin } from './first-admin.ts';
 
-// The process around the app (DESIGN.md pattern 2, the lifespan): open the database, migrate,
-// make sure there is a first admin, listen; on SIGTERM or SIGINT stop accepting, let in-flight requests finish within
-// SHUTDOWN_TIMEOUT_MS, stop background work, release the pool, and exit 0.
+// The process around the app (DESIGN.md pattern 2, the lifespan): make sure the port can be
+// taken, open the database, migrate, listen, make sure there is a first admin; on SIGTERM or
+// SIGINT stop accepting, let in-flight requests finish within SHUTDOWN_TIMEOUT_MS, stop
+// background work, release the pool, and exit 0.
+//
+// The first admin comes after `listen`, so that a demo admin's password is printed only by a
+// server that really serves: printed and then lost with a failed start, it could not be shown again.
+
+/** HOST:PORT can't be listened on: one line for the operator. */
+export class ListenError extends Error {
+  override name = 'ListenError';
+}
+
+function listenFailure(config: Config, error: NodeJS.ErrnoException): Error {
+  const where = `${config.host}:${config.port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new ListenError(
+        `port ${config.port} on ${config.host} is already in use (another Stockroom, or another program): stop it, or set PORT to a free port (PORT=${config.port < 65535 ? config.port + 1 : 3000} npm start)` +
+          // The demo admin exists only on the embedded database (first-admin.ts).
+          (config.databaseUrl === undefined
+            ? `; if the demo admin's password was lost, run \`npm run stockroom -- user reset-password --email ${DEMO_ADMIN_EMAIL}\``
+            : ''),
+      );
+    case 'EACCES':
+      return new ListenError(`this user may not listen on ${where}: set PORT to 1024 or above`);
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ListenError(`can't listen on ${where}: HOST is not an address of this machine; set HOST (127.0.0.1, or 0.0.0.0 for every interface)`);
+    default:
+      return error;
+  }
+}
+
+/**
+ * Listens on HOST:PORT for a moment and lets go, so that a busy port is reported before the
+ * database is opened or anything is created. The real listen can still lose a race for the port;
+ * it reports the same way.
+ */
+async function checkPortFree(config: Config): Promise<void> {
+  if (config.port === 0) return; // any free port: nothing to check
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(listenFailure(config, error)));
+    probe.listen({ host: config.host, port: config.port, exclusive: true }, () => resolve());
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
 
 export async function serve(config: Config) {
+  await checkPortFree(config);
   const db = await openDatabase(config);
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
     await migrate(db);
     app = await buildApp({ config, db, logger: { level: config.logLevel } });
+    await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
+      throw listenFailure(config, error);
+    });
     await ensureFirstAdmin(db, config, app.log);
-    await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await app?.close().catch(() => undefined);
     await db.close().catch(() => undefined);

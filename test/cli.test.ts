@@ -7,6 +7,10 @@ import { seedDemo } from '../src/cli/seed.ts';
 import { Database } from '../src/db/database.ts';
 import { createPgliteSource } from '../src/db/pglite.ts';
 import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
+import { AppError } from '../src/domain/errors.ts';
+import { authenticate, login } from '../src/services/auth.ts';
+import { createLocation } from '../src/services/locations.ts';
+import { createUser } from '../src/services/users.ts';
 import { createTestDatabase, type TestDatabase } from './helpers.ts';
 
 describe('stockroom seed --demo', () => {
@@ -85,6 +89,103 @@ describe('stockroom user create', () => {
       } finally {
         if (db !== t.db) await db.close();
       }
+    } finally {
+      await t.destroy();
+    }
+  });
+});
+
+/** The test's database, for a look while no command runs: PGlite takes one process at a time. */
+async function withDatabase<T>(t: TestDatabase, work: (db: Database) => Promise<T>): Promise<T> {
+  const db = t.db.kind === 'pglite' ? new Database(await createPgliteSource({ dataDir: t.config.dataDir, acquireTimeoutMs: 5000 })) : t.db;
+  try {
+    return await work(db);
+  } finally {
+    if (db !== t.db) await db.close();
+  }
+}
+
+/** Fails unless the command failed with this exit code and one line on stderr, no stack; gives the line. */
+async function refusal(running: Promise<unknown>, code: number): Promise<string> {
+  const error = (await running.then(
+    () => assert.fail('the command succeeded'),
+    (failure: unknown) => failure,
+  )) as { code: number; stderr: string };
+  assert.equal(error.code, code, error.stderr);
+  const lines = error.stderr.split('\n').filter((line) => line.trim() !== '');
+  assert.equal(lines.length, 1, `one line on stderr: ${error.stderr}`);
+  return lines[0]!;
+}
+
+describe('stockroom user create, with locations and checks', () => {
+  const run = (args: string[], env: Record<string, string>) =>
+    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'create', ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+  let t: TestDatabase;
+  let locationIds: string[];
+  before(async () => {
+    t = await createTestDatabase();
+    const ctx = { db: t.db, actor: null };
+    locationIds = [(await createLocation(ctx, { code: 'WH1', name: 'Warehouse 1' })).id, (await createLocation(ctx, { code: 'SHOP-2', name: 'Shop 2' })).id];
+    if (t.db.kind === 'pglite') await t.db.close();
+  });
+  after(() => t.destroy());
+
+  const clerkLocations = (email: string) =>
+    withDatabase(t, (db) =>
+      db.connection((conn) =>
+        conn.query<{ id: string }>('SELECT ul.location_id::text AS id FROM user_locations ul JOIN users u ON u.id = ul.user_id WHERE u.email = $1 ORDER BY 1', [email]),
+      ),
+    );
+
+  it('takes a location by its code (any case) or by its id', async () => {
+    await run(['--email', 'clerk1@example.com', '--role', 'clerk', '--location', 'wh1', '--location', locationIds[1]!], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' });
+    assert.deepEqual((await clerkLocations('clerk1@example.com')).map((row) => row.id), [...locationIds].sort());
+  });
+
+  it('refuses unknown locations in one line naming them, with exit 64, and creates nobody', async () => {
+    const line = await refusal(run(['--email', 'clerk2@example.com', '--role', 'clerk', '--location', 'WH1', '--location', 'WH9', '--location', '0190a0b0-0000-7000-8000-000000000000'], t.env), 64);
+    assert.match(line, /^stockroom: no location has the code or id "WH9", "0190a0b0-0000-7000-8000-000000000000"/);
+    const count = await withDatabase(t, (db) => db.connection((conn) => conn.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE email = 'clerk2@example.com'`)));
+    assert.equal(count[0]!.n, 0);
+  });
+
+  it('says what is wrong with an --email that was given, and with an unknown option', async () => {
+    assert.match(await refusal(run(['--email', 'bad', '--role', 'admin'], t.env), 64), /^stockroom: --email "bad" is not an email address/);
+    assert.match(await refusal(run(['--email', 'a@example.com', '--role', 'admin', '--colour', 'red'], t.env), 64), /^stockroom: .*--colour/);
+  });
+});
+
+describe('stockroom user reset-password', () => {
+  const run = (args: string[], env: Record<string, string>) =>
+    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'reset-password', ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+  const policy = { sessionTtlHours: 1, maxAttempts: 5, windowS: 900 };
+  const OLD_PASSWORD = 'the old password';
+
+  it('sets a new password shown once, ends the user\'s sessions and forgets its failed logins; the old password no longer works', async () => {
+    const t = await createTestDatabase();
+    try {
+      const ctx = { db: t.db, actor: null };
+      const user = await createUser(ctx, { email: 'Forgetful@example.com', name: 'Forgetful', role: 'manager', password: OLD_PASSWORD });
+      const session = await login(ctx, { email: 'forgetful@example.com', password: OLD_PASSWORD, address: '192.0.2.1' }, policy);
+      await assert.rejects(login(ctx, { email: 'forgetful@example.com', password: 'a wrong guess', address: '192.0.2.2' }, policy), AppError);
+      if (t.db.kind === 'pglite') await t.db.close();
+
+      const { stdout } = await run(['--email', 'forgetful@EXAMPLE.com'], t.env);
+      const password = /^set a new password for manager Forgetful@example\.com and ended its sessions\n {2}password: (\S{16}) {3}\(shown this once\)\n$/.exec(stdout)?.[1];
+      assert.ok(password !== undefined, stdout);
+
+      await withDatabase(t, async (db) => {
+        const fresh = { db, actor: null };
+        assert.equal(await authenticate(db, session.token), null, 'the session is ended');
+        const attempts = await db.connection((conn) => conn.query(`SELECT subject FROM login_attempts WHERE subject LIKE '%' || $1 || '%'`, [user.id]));
+        assert.deepEqual(attempts, [], 'the failed login is forgotten');
+        await assert.rejects(login(fresh, { email: 'forgetful@example.com', password: OLD_PASSWORD, address: '192.0.2.1' }, policy), AppError);
+        const again = await login(fresh, { email: 'forgetful@example.com', password, address: '192.0.2.1' }, policy);
+        assert.equal(again.user.id, user.id);
+      });
+
+      const line = await refusal(run(['--email', 'nobody@example.com'], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' }), 1);
+      assert.equal(line, 'stockroom: no user has the email nobody@example.com');
     } finally {
       await t.destroy();
     }

@@ -1,14 +1,16 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
-import { DataDirLockedError } from '../db/datadir-lock.ts';
+import { DataDirLockedError, DataDirPermissionError } from '../db/datadir-lock.ts';
 import { AppError } from '../domain/errors.ts';
 import { migrate } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
-import { serve } from '../server.ts';
+import { DatabaseConnectionError } from '../db/postgres.ts';
+import { ListenError, serve } from '../server.ts';
 import { seedDemo } from './seed.ts';
-import { createUserCommand, USER_USAGE } from './user.ts';
+import { USER_USAGE, userCommand } from './user.ts';
 
 const USAGE = `usage: stockroom <command>
+(from a copy of the repository, run it as: npm run stockroom -- <command>)
 
   serve            migrate the database, then serve the API (the default)
   migrate          apply pending migrations and exit
@@ -17,20 +19,50 @@ ${USER_USAGE}
 
 Configuration comes from the environment: see the README.`;
 
-async function main(argv: string[]) {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      demo: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      email: { type: 'string' },
-      name: { type: 'string' },
-      role: { type: 'string' },
-      location: { type: 'string', multiple: true },
-    },
-  });
+const HELP_HINT = 'see `npm run stockroom -- --help`';
+
+/** The command line was wrong: exit 64 (EX_USAGE). */
+class UsageError extends Error {}
+
+/**
+ * What a command can do instead while a server holds the embedded database (which takes one
+ * process at a time); `serve` keeps the lock's own message.
+ */
+const WHILE_THE_SERVER_RUNS: Record<string, string> = {
+  'user create': 'stop the server first, or, while it runs, create the user through the API as an admin: POST /api/v1/users',
+  'user reset-password': "stop the server first, or, while it runs, have an admin set the password through the API: PATCH /api/v1/users/{id} with a password",
+  seed: 'stop the server first, then start it again once the data set is loaded',
+  migrate: 'the server applies pending migrations itself when it starts',
+};
+
+function dataDirInUse(error: DataDirLockedError, command: string): string {
+  const advice = WHILE_THE_SERVER_RUNS[command];
+  if (advice === undefined || error.ownerPid === undefined) return error.message;
+  return `the embedded database in ${error.dataDir} is in use by another Stockroom process (pid ${error.ownerPid}), most likely the server, and it takes one process at a time: ${advice}`;
+}
+
+async function main(argv: string[], setCommand: (name: string) => void) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        demo: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        email: { type: 'string' },
+        name: { type: 'string' },
+        role: { type: 'string' },
+        location: { type: 'string', multiple: true },
+      },
+    });
+  } catch (error) {
+    // An unknown option, or one missing its value: node's message says which.
+    throw new UsageError((error as Error).message);
+  }
+  const { positionals, values } = parsed;
   const command = positionals[0] ?? 'serve';
+  setCommand(command === 'user' ? `user ${positionals[1] ?? ''}`.trim() : command);
   if (values.help) {
     console.log(USAGE);
     return;
@@ -62,14 +94,23 @@ async function main(argv: string[]) {
       return;
     }
     case 'user': {
-      if (positionals[1] !== 'create') throw new UsageError('the user command has one subcommand: create');
+      const subcommand = positionals[1];
+      if (subcommand !== 'create' && subcommand !== 'reset-password') {
+        throw new UsageError('the user command has two subcommands: create, reset-password');
+      }
+      const usage = (error: unknown) => (error instanceof RangeError ? new UsageError(error.message) : error);
+      let run: ReturnType<typeof userCommand>;
+      try {
+        run = userCommand(subcommand, values, process.env.STOCKROOM_USER_PASSWORD);
+      } catch (error) {
+        throw usage(error);
+      }
       const db = await openDatabase(config);
       try {
         await migrate(db);
-        console.log(await createUserCommand(db, values, process.env.STOCKROOM_USER_PASSWORD));
+        console.log(await run(db));
       } catch (error) {
-        if (error instanceof RangeError) throw new UsageError(error.message);
-        throw error;
+        throw usage(error);
       } finally {
         await db.close();
       }
@@ -80,15 +121,34 @@ async function main(argv: string[]) {
   }
 }
 
-class UsageError extends Error {}
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  // Operating errors get one clear line; anything else is a bug and shows its stack.
-  if (error instanceof ConfigError) console.error(`stockroom: invalid configuration: ${error.message}`);
-  else if (error instanceof DataDirLockedError) console.error(`stockroom: ${error.message}`);
-  else if (error instanceof AppError) console.error(`stockroom: ${error.detail}`);
-  else if (error instanceof UsageError) console.error(`stockroom: ${error.message}\n\n${USAGE}`);
-  else if ((error as { code?: string }).code === 'ECONNREFUSED') console.error(`stockroom: can't reach the database: ${(error as Error).message}`);
-  else console.error(error);
-  process.exit(error instanceof UsageError ? 64 : 1);
+/**
+ * Every failure is one line on stderr and an exit code. Operating errors (configuration, the
+ * database, the port, the command line) say what to do; anything else is a bug, whose stack is
+ * printed too when LOG_LEVEL is debug or trace, or DEBUG is set.
+ */
+function report(error: unknown, command: string): number {
+  const showStack = ['debug', 'trace'].includes(process.env.LOG_LEVEL?.trim() ?? '') || (process.env.DEBUG ?? '') !== '';
+  let line: string;
+  if (error instanceof ConfigError) line = `invalid configuration: ${error.message}`;
+  else if (error instanceof DataDirLockedError) line = dataDirInUse(error, command);
+  else if (error instanceof DataDirPermissionError || error instanceof DatabaseConnectionError || error instanceof ListenError) {
+    line = error.message;
+  } else if (error instanceof AppError) line = error.detail;
+  else if (error instanceof UsageError) line = `${error.message} (${HELP_HINT})`;
+  else {
+    const message = error instanceof Error ? error.message : String(error);
+    line = showStack ? message : `${message} (an unexpected error: set LOG_LEVEL=debug to see where it came from)`;
+    if (showStack) console.error(error);
+  }
+  console.error(`stockroom: ${oneLine(line)}`);
+  return error instanceof UsageError ? 64 : 1;
+}
+
+let commandName = 'serve';
+main(process.argv.slice(2), (name) => {
+  commandName = name;
+}).catch((error: unknown) => {
+  process.exit(report(error, commandName));
 });

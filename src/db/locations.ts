@@ -84,3 +84,18 @@ export async function updateLocation(
   }
   return location;
 }
+
+/**
+ * The locations named by code (any case) or by id, as a user's locations are given on the
+ * command line: each reference with the id it found, or undefined when nothing has that code or id.
+ */
+export async function findLocationsByCodeOrId(db: Queryable, references: string[]): Promise<{ reference: string; id: string | undefined }[]> {
+  const rows = await db.query<{ reference: string; id: string | null }>(
+    `SELECT r.reference, l.id::text AS id
+     FROM unnest($1::text[]) WITH ORDINALITY AS r (reference, position)
+     LEFT JOIN locations l ON lower(l.code) = lower(r.reference) OR l.id::text = lower(r.reference)
+     ORDER BY r.position`,
+    [references],
+  );
+  return rows.map((row) => ({ reference: row.reference, id: row.id ?? undefined }));
+}

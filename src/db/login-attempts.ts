@@ -86,3 +86,13 @@ export async function deleteExpiredAttempts(db: Queryable, windowS: number): Pro
   );
   return rows.length;
 }
+
+/**
+ * Forgets the login attempts counted against the user's account, from every address (its
+ * subject 'user:<id>' and its pairs 'pair:user:<id>|ip:…'), so that a user whose
+ * password was reset isn't locked out by the guesses that came before. The addresses' own
+ * counts stay.
+ */
+export async function forgetAccountAttempts(db: Queryable, userId: string): Promise<void> {
+  await db.query(`DELETE FROM login_attempts WHERE subject = 'user:' || $1::text OR starts_with(subject, 'pair:user:' || $1::text || '|')`, [userId]);
+}

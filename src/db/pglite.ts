@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { AppError } from '../domain/errors.ts';
 import type { ConnectionSource, RawConnection } from './database.ts';
-import { lockDataDir } from './datadir-lock.ts';
+import { lockDataDir, restrictDataDirFiles } from './datadir-lock.ts';
 
 // The embedded database: PostgreSQL compiled to WebAssembly, one connection in this process.
 // Concurrent requests queue for that one connection here, with the same acquire timeout as the
@@ -28,6 +28,17 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
   } catch (error) {
     unlock();
     throw error;
+  }
+  if (options.dataDir !== undefined) {
+    // PGlite writes a new directory's files 0666 (datadir-lock.ts says why); the directory is
+    // 0700 from the start, so nobody else could reach them meanwhile.
+    try {
+      restrictDataDirFiles(options.dataDir);
+    } catch (error) {
+      await pglite.close().catch(() => undefined);
+      unlock();
+      throw error;
+    }
   }
 
   let busy = false;

@@ -105,6 +105,70 @@ function listenOn(clientConfig: pg.ClientConfig, channel: string, handler: Notif
   };
 }
 
+/** The PostgreSQL server could not be reached or refused us at start-up: one line for the operator. */
+export class DatabaseConnectionError extends Error {
+  override name = 'DatabaseConnectionError';
+}
+
+/** Why a first connection failed, and what to do about it, from the driver's error. */
+function connectionFailure(error: { code?: string; message?: string }, where: { host: string; port: number; database: string; user: string }, timeoutMs: number) {
+  const { code = '', message = '' } = error;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused; is PostgreSQL running there? Check the host and port in DATABASE_URL';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host "${where.host}" not found; check the host name in DATABASE_URL`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `the host can't be reached (${code}); check the host in DATABASE_URL and the network or firewall in between`;
+    case '3D000':
+      return `the database does not exist; create it (createdb -h ${where.host} -p ${where.port} -U ${where.user} ${where.database}) or fix its name in DATABASE_URL`;
+    case '28P01':
+    case '28000':
+      return `the server refused the login (${message}); check the user and password in DATABASE_URL and the server's pg_hba.conf`;
+    case '57P03':
+      return 'the server is starting up or shutting down; try again in a moment';
+    case '53300':
+      return 'the server has no connection slot free (too many connections); try again, or raise its max_connections';
+  }
+  if (message.includes('timeout')) {
+    return `no answer within DB_POOL_ACQUIRE_TIMEOUT_MS (${timeoutMs} ms); check the host and port in DATABASE_URL and any firewall`;
+  }
+  if (message.includes('Connection terminated')) {
+    return 'the connection was closed before the server answered; check that the host and port in DATABASE_URL are a PostgreSQL server';
+  }
+  return `${message || code || 'unknown error'}; check DATABASE_URL`;
+}
+
+/**
+ * Connects once and runs a trivial statement, so that a server that can't be reached, a database
+ * that doesn't exist or a wrong password is reported at start-up in one line naming the host, port,
+ * database and cause (never the password), rather than as the first query's stack trace.
+ */
+export async function checkPostgresConnection(config: Config, applicationName = 'stockroom'): Promise<void> {
+  const client = new pg.Client({
+    connectionString: config.databaseUrl,
+    application_name: applicationName,
+    connectionTimeoutMillis: config.dbPoolAcquireTimeoutMs,
+  });
+  // pg has read the URL (and PGHOST and the like for what it leaves out): these are what it uses.
+  const where = client as unknown as { host: string; port: number; database: string; user: string };
+  client.on('error', () => undefined); // a connection lost after the check is not the check's concern
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } catch (error) {
+    const cause = connectionFailure(error as { code?: string; message?: string }, where, config.dbPoolAcquireTimeoutMs);
+    throw new DatabaseConnectionError(
+      `can't use PostgreSQL database "${where.database}" on ${where.host}:${where.port} as user "${where.user}": ${cause}`,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export function createPostgresSource(config: Config, applicationName = 'stockroom'): ConnectionSource {
   const clientConfig: pg.ClientConfig = {
     connectionString: config.databaseUrl,

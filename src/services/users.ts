@@ -1,5 +1,6 @@
 import * as credentials from '../db/credentials.ts';
 import * as users from '../db/users.ts';
+import * as attempts from '../db/login-attempts.ts';
 import type { Role } from '../domain/access.ts';
 import { decodeCursor, pageOf } from '../domain/cursor.ts';
 import { AppError, notFound } from '../domain/errors.ts';
@@ -115,4 +116,24 @@ export async function createFirstAdmin(ctx: UseCaseContext, admin: { email: stri
     if (error instanceof AppError && error.code === 'conflict') return false;
     throw error;
   }
+}
+
+/**
+ * Sets a new password for the user with this email (any case), for an operator at the server's
+ * shell (`stockroom user reset-password`) who has lost it: ends the user's sessions on every
+ * instance, as a new password given by an admin does (API tokens stay), and forgets the login
+ * attempts counted against the account. Changes nothing else: a disabled user stays disabled.
+ */
+export async function resetPassword(ctx: UseCaseContext, email: string, password: string) {
+  const passwordHash = await hashPassword(password);
+  const row = await changeCredentials(ctx, async (tx) => {
+    const user = await users.findUserForLogin(tx, email.trim());
+    if (user === undefined) return undefined;
+    await users.updateUser(tx, user.id, { passwordHash });
+    await credentials.revokeUserCredentials(tx, user.id, ['session']);
+    await attempts.forgetAccountAttempts(tx, user.id);
+    return users.findUser(tx, user.id);
+  });
+  if (row === undefined) throw new AppError('not_found', `no user has the email ${email.trim()}`);
+  return presentUser(row);
 }
