@@ -454,7 +454,7 @@ describe('the first admin', () => {
       const warnings: string[] = [];
       const log = { info: () => undefined, warn: (text: string) => warnings.push(text) } as never;
       await ensureFirstAdmin(t.db, { ...t.config, databaseUrl: 'postgres://example/server' }, log, () => assert.fail('prints nothing'));
-      assert.match(warnings.join('\n'), /STOCKROOM_ADMIN_EMAIL.*stockroom user create --role admin/);
+      assert.match(warnings.join('\n'), /STOCKROOM_ADMIN_EMAIL.*`npm run stockroom -- user create --role admin/);
       assert.deepEqual(await t.db.connection((db) => db.query('SELECT id FROM users')), []);
     } finally {
       await t.destroy();
