@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
+import type { MovementType } from '../domain/movements.ts';
 import type { Queryable } from './database.ts';
 import { Conditions } from './sql.ts';
-
-export type MovementType = 'inbound' | 'outbound' | 'transfer' | 'adjustment';
 
 /** One change to one level, as the ledger stores it. */
 export interface LedgerEntry {

@@ -3,7 +3,8 @@ import { AppError } from './errors.ts';
 // The rules of a movement that need no database: what each type allows, and, given the locked
 // levels, what each line changes and whether the movement may apply at all.
 
-export type MovementType = 'inbound' | 'outbound' | 'transfer' | 'adjustment';
+export const MOVEMENT_TYPES = ['inbound', 'outbound', 'transfer', 'adjustment'] as const;
+export type MovementType = (typeof MOVEMENT_TYPES)[number];
 
 export interface MovementLineInput {
   productId: string;

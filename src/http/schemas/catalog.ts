@@ -1,7 +1,6 @@
 import { Type } from 'typebox';
-import { NOT_BLANK_PATTERN, Nullable, PageQuery, Timestamp, TRIMMED_PATTERN, Uuid } from './common.ts';
+import { Name, NOT_BLANK_PATTERN, Nullable, PageQuery, Timestamp, TRIMMED_PATTERN, Uuid } from './common.ts';
 
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK_PATTERN });
 
 export const CategorySchema = Type.Object(
   { id: Uuid, name: Type.String(), parentId: Nullable(Uuid), createdAt: Timestamp, updatedAt: Timestamp },

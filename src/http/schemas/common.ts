@@ -49,6 +49,9 @@ export const PRINTABLE_ASCII_PATTERN = describedPattern('^[\\x21-\\x7E]+$', 'mus
 /** An email address, as far as a pattern can tell: something, an @, something, no white space. */
 export const EMAIL_PATTERN = describedPattern('^[^\\s@]+@[^\\s@]+$', 'must be an email address (name@example.com)');
 
+/** A name shown to people: 1 to 200 characters, not blank. */
+export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK_PATTERN });
+
 export const uuid = (options: { description?: string } = {}) => Type.String({ format: 'uuid', pattern: UUID_PATTERN, ...options });
 export const dateTime = (options: { description?: string } = {}) => Type.String({ format: 'date-time', pattern: DATE_TIME_PATTERN, ...options });
 

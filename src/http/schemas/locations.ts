@@ -1,8 +1,7 @@
 import { Type } from 'typebox';
-import { NOT_BLANK_PATTERN, PageQuery, Timestamp, Uuid, WORD_PATTERN } from './common.ts';
+import { Name, PageQuery, Timestamp, Uuid, WORD_PATTERN } from './common.ts';
 
 const Code = Type.String({ minLength: 1, maxLength: 32, pattern: WORD_PATTERN, description: 'Unique, case-insensitively' });
-const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK_PATTERN });
 
 export const LocationSchema = Type.Object(
   {
