@@ -39,9 +39,12 @@ const REFERENCED_THING: Record<string, string> = {
   user_id: 'user',
 };
 
+/** deadlock_detected and serialization_failure: the transaction can be run again from the start. */
+const RETRYABLE_CODES = new Set(['40P01', '40001']);
+
 export function isRetryableTransactionError(error: unknown): boolean {
   const code = (error as DriverError | undefined)?.code;
-  return code === '40P01' || code === '40001';
+  return code !== undefined && RETRYABLE_CODES.has(code);
 }
 
 /**
@@ -84,12 +87,13 @@ export function translateDatabaseError(error: unknown, signal?: AbortSignal): un
   if (isConnectionError(driverError)) {
     return new AppError('unavailable', 'the database is unavailable, try again shortly', {}, 1);
   }
+  // A deadlock or serialization failure that its bounded retries did not get past.
+  if (isRetryableTransactionError(driverError)) {
+    return new AppError('unavailable', 'the database was too contended to apply this change; retry it', {}, 1);
+  }
   switch (driverError.code) {
     case '57014':
       return new AppError('timeout', 'a database statement ran past DB_STATEMENT_TIMEOUT_MS and was cancelled');
-    case '40P01':
-    case '40001':
-      return new AppError('unavailable', 'the database was too contended to apply this change; retry it', {}, 1);
     case '23505': {
       const detail = UNIQUE_CONFLICTS[driverError.constraint ?? ''];
       return detail === undefined ? error : new AppError('conflict', detail);
