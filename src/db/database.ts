@@ -13,10 +13,25 @@ export interface Queryable {
   exec(script: string): Promise<void>;
 }
 
+/** The scope of `Database.transaction`: statements in one transaction, which cursors need. */
+export interface Transaction extends Queryable {
+  /**
+   * The rows of one query in batches of at most `batchSize`, read through a cursor so that
+   * memory holds one batch at a time however many rows there are, from the transaction's
+   * snapshot. The cursor is closed when the iteration ends: it runs out, the consumer breaks out
+   * or throws, or a statement fails. Finish or `return()` it before the work resolves.
+   */
+  stream<Row = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: StreamOptions): AsyncGenerator<Row[], void, undefined>;
+}
+
+export interface StreamOptions {
+  /** Rows per batch: each batch is one FETCH, and the most rows held in memory at once. */
+  batchSize?: number;
+}
+
 export interface ScopeOptions {
   /** Aborting it cancels the running statement and rolls the transaction back. */
   signal?: AbortSignal | undefined;
-  readOnly?: boolean;
   /**
    * Whether this transaction's writes are in the database: asked, on another connection, when
    * the connection is lost with COMMIT's answer. Without it such a COMMIT can only be known to
@@ -77,14 +92,32 @@ const TRANSACTION_ATTEMPTS_MAX = 3;
 const OUTCOME_WAIT_MS = 10_000;
 const OUTCOME_POLL_MS = 200;
 const OUTCOME_ABSENT_CHECKS = 3;
+const STREAM_BATCH_SIZE_DEFAULT = 1_000;
+const STREAM_BATCH_SIZE_MAX = 10_000;
+/**
+ * Cursors open at once on one session. Their names are reused so that, on PostgreSQL, a query
+ * streamed with parameters is one named prepared statement per name (postgres.ts), not one per call.
+ */
+const STREAM_CURSORS_MAX = 4;
 
-class Session implements Queryable {
+class Session implements Transaction {
   #closed = false;
+  /** Names of the cursors open now (see `stream`). */
+  readonly #cursors = new Set<string>();
+  /** Set when a transaction of the session's own could not be ended: the connection is not reusable. */
+  broken = false;
 
   constructor(
     private readonly connection: RawConnection,
     private readonly signal: AbortSignal | undefined,
+    /** Whether the scope's transaction is open, or each statement runs on its own. */
+    private readonly inTransaction: boolean,
   ) {}
+
+  /** Whether a stream is still open: one that outlives its scope is a bug (see `#scope`). */
+  get streaming() {
+    return this.#cursors.size > 0;
+  }
 
   async query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]> {
     assert.ok(!this.#closed, 'query on a session after its scope ended');
@@ -112,6 +145,74 @@ class Session implements Queryable {
     await this.connection.exec(script);
   }
 
+  // DECLARE … CURSOR, then FETCH until a short batch: the same statements on both drivers (the
+  // drivers' own cursors — pg-cursor, pg-query-stream — exist for `pg` only).
+  async *stream<Row>(text: string, params?: readonly unknown[], options: StreamOptions = {}): AsyncGenerator<Row[], void, undefined> {
+    const batchSize = options.batchSize ?? STREAM_BATCH_SIZE_DEFAULT;
+    assert.ok(Number.isInteger(batchSize), 'stream batchSize is an integer');
+    assert.ok(batchSize >= 1 && batchSize <= STREAM_BATCH_SIZE_MAX, `stream batchSize is within 1..${STREAM_BATCH_SIZE_MAX}`);
+    assert.ok(!this.#closed, 'stream on a session after its scope ended');
+    // Outside a transaction the stream opens one of its own, which a second stream would share.
+    assert.ok(this.inTransaction || this.#cursors.size === 0, 'one stream at a time outside a transaction');
+    const cursor = this.#cursorName();
+    this.#cursors.add(cursor);
+    const own = !this.inTransaction;
+    let begun = false;
+    let declared = false;
+    let failed = false;
+    try {
+      if (own) {
+        this.signal?.throwIfAborted();
+        await this.connection.begin(true).catch((error: unknown) => {
+          this.broken = true; // like a failed ROLLBACK: whether a transaction is open is unknown
+          throw error;
+        });
+        begun = true;
+      }
+      // A cursor is planned for reading its first tenth fast (cursor_tuple_fraction 0.1); a
+      // stream reads it all, so plan for the whole, as the same query without a cursor would be.
+      await this.query('SET LOCAL cursor_tuple_fraction = 1');
+      await this.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR ${text}`, params);
+      declared = true;
+      for (;;) {
+        const rows = await this.query<Row>(`FETCH ${batchSize} FROM ${cursor}`);
+        if (rows.length > 0) yield rows;
+        if (rows.length < batchSize) break;
+      }
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      this.#cursors.delete(cursor);
+      // Past its scope, the scope's owner has ended the transaction, and the cursor with it. After
+      // a failure or an abort the transaction is no good: a stream's own one is rolled back here,
+      // the scope's by the scope.
+      if (!this.#closed) {
+        const usable = !failed && !this.signal?.aborted;
+        if (begun) await this.#endOwnTransaction(usable);
+        else if (declared && usable) await this.connection.run(`CLOSE ${cursor}`);
+      }
+    }
+  }
+
+  #cursorName(): string {
+    for (let index = 0; index < STREAM_CURSORS_MAX; index += 1) {
+      const name = `stockroom_stream_${index}`;
+      if (!this.#cursors.has(name)) return name;
+    }
+    assert.fail(`at most ${STREAM_CURSORS_MAX} streams open at once on one transaction`);
+  }
+
+  /** Ends a stream's own read-only transaction; the COMMIT's error is the stream's, a ROLLBACK's is not. */
+  async #endOwnTransaction(usable: boolean) {
+    try {
+      await this.connection.run(usable ? 'COMMIT' : 'ROLLBACK');
+    } catch (error) {
+      this.broken = true; // a connection that can't end its transaction is destroyed; the server rolls back
+      if (usable) throw error;
+    }
+  }
+
   close() {
     this.#closed = true;
   }
@@ -128,7 +229,7 @@ export class Database {
    * Runs `work` in one transaction on one connection. Commits when it resolves; rolls back when
    * it throws or the signal aborts first. Deadlocks and serialization failures are retried.
    */
-  async transaction<T>(work: (tx: Queryable) => Promise<T>, options: ScopeOptions = {}): Promise<T> {
+  async transaction<T>(work: (tx: Transaction) => Promise<T>, options: ScopeOptions = {}): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.#scope(work, options, true);
@@ -136,6 +237,35 @@ export class Database {
         const retry = attempt < TRANSACTION_ATTEMPTS_MAX && isRetryableTransactionError(error);
         if (!retry || options.signal?.aborted) throw translateDatabaseError(error, options.signal);
       }
+    }
+  }
+
+  /**
+   * The rows of one query in batches (see `Transaction.stream`), on a connection of their own in a
+   * read-only transaction: for exports too large to hold in memory. The connection is acquired at
+   * the first `next()` and released exactly once when the iteration ends — it runs out, the
+   * consumer breaks out or throws, a statement fails, or the signal aborts (the running FETCH is
+   * cancelled and the iteration rejects with the signal's reason). A consumer that stops pulling
+   * without `return()` (for await, `Readable.from` and `pipeline` all call it) holds the connection.
+   */
+  async *stream<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options: StreamOptions & Pick<ScopeOptions, 'signal'> = {},
+  ): AsyncGenerator<Row[], void, undefined> {
+    const { signal } = options;
+    try {
+      signal?.throwIfAborted();
+      const connection = await this.source.acquire(signal);
+      const session = new Session(connection, signal, false);
+      try {
+        yield* session.stream<Row>(text, params, options);
+      } finally {
+        session.close();
+        connection.release(session.broken);
+      }
+    } catch (error) {
+      throw translateDatabaseError(error, signal);
     }
   }
 
@@ -148,11 +278,11 @@ export class Database {
     }
   }
 
-  async #scope<T>(work: (db: Queryable) => Promise<T>, options: ScopeOptions, transaction: boolean) {
+  async #scope<T>(work: (db: Transaction) => Promise<T>, options: ScopeOptions, transaction: boolean) {
     const { signal } = options;
     signal?.throwIfAborted();
     const connection = await this.source.acquire(signal);
-    const session = new Session(connection, signal);
+    const session = new Session(connection, signal, transaction);
     let released = false;
     const release = (broken: boolean) => {
       if (released) return;
@@ -160,8 +290,10 @@ export class Database {
       connection.release(broken);
     };
     try {
-      const transactionId = transaction ? await connection.begin(options.readOnly ?? false) : undefined;
+      const transactionId = transaction ? await connection.begin(false) : undefined;
       const result = await work(session);
+      // COMMIT would close its cursor under a consumer still reading.
+      assert.ok(!session.streaming, 'a stream outlived its scope: finish or return() it before the work resolves');
       session.close();
       if (transaction) {
         // A deadline that passed while the work ran means the client was (or will be) told the
