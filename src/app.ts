@@ -30,8 +30,6 @@ import { Problem } from './http/schemas/common.ts';
 import { LocationSchema } from './http/schemas/locations.ts';
 import { MovementSchema, ProductStockSchema, RecordedMovementSchema, StockLevelSchema } from './http/schemas/stock.ts';
 import type { RouteOptions } from './http/types.ts';
-import { startCredentialCache } from './services/credential-cache.ts';
-import { startCleanup } from './services/maintenance.ts';
 import { prepareDummyHash } from './services/passwords.ts';
 
 export interface AppOptions {
@@ -192,11 +190,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
     { prefix: '/api/v1' },
   );
 
-  const stopCleanup = startCleanup(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, app.log);
-  const stopCredentialCache = startCredentialCache(db, { ttlS: config.authCacheTtlS });
-  app.addHook('onClose', async () => {
-    stopCleanup();
-    await stopCredentialCache();
-  });
+  // Background work (clean-up, the credential cache's listener) is not started here but by the
+  // lifespan (src/server.ts, src/jobs/): an app built by a test does none unless it starts it.
   return app;
 }

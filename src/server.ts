@@ -5,11 +5,14 @@ import type { Config } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { openDatabase } from './db/open.ts';
 import { DEMO_ADMIN_EMAIL, ensureFirstAdmin } from './first-admin.ts';
+import { backgroundJobs } from './jobs/background-jobs.ts';
+import type { Supervisor } from './jobs/supervisor.ts';
 
 // The process around the app (DESIGN.md pattern 2, the lifespan): make sure the port can be
-// taken, open the database, migrate, listen, make sure there is a first admin; on SIGTERM or
-// SIGINT stop accepting, let in-flight requests finish within SHUTDOWN_TIMEOUT_MS, stop
-// background work, release the pool, and exit 0.
+// taken, open the database, migrate, start the background jobs (src/jobs/), listen, make sure
+// there is a first admin; on SIGTERM or SIGINT stop accepting, let in-flight requests finish
+// within SHUTDOWN_TIMEOUT_MS, stop the jobs (aborting runs in progress and waiting for them),
+// release the pool, and exit 0.
 //
 // The first admin comes after `listen`, so that a demo admin's password is printed only by a
 // server that really serves: printed and then lost with a failed start, it could not be shown again.
@@ -60,15 +63,19 @@ export async function serve(config: Config) {
   await checkPortFree(config);
   const db = await openDatabase(config);
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let jobs: Supervisor | undefined;
   try {
     await migrate(db);
     app = await buildApp({ config, db, logger: { level: config.logLevel } });
+    jobs = backgroundJobs(db, config, app.log);
+    jobs.start();
     await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
       throw listenFailure(config, error);
     });
     await ensureFirstAdmin(db, config, app.log);
   } catch (error) {
     await app?.close().catch(() => undefined);
+    await jobs?.stop();
     await db.close().catch(() => undefined);
     throw error;
   }
@@ -78,10 +85,12 @@ export async function serve(config: Config) {
   app.log.info(`Stockroom is serving http://${config.host}:${port} (API docs at /docs) on the ${where}`);
 
   const server = app;
+  const supervisor = jobs;
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
     if (err !== undefined) server.log.error({ err }, 'stopping after an uncaught error');
     else server.log.info({ signal }, 'shutting down: finishing in-flight requests');
     await server.close(); // stops accepting, waits for in-flight requests, runs onClose hooks
+    await supervisor.stop(); // aborts runs in progress and waits for them: they use the pool
     await db.close();
     server.log.info('stopped');
   });

@@ -9,6 +9,8 @@ import { Database } from '../src/db/database.ts';
 import { loadMigrations, migrate } from '../src/db/migrate.ts';
 import { createPgliteSource } from '../src/db/pglite.ts';
 import { createPostgresSource } from '../src/db/postgres.ts';
+import { backgroundJobs } from '../src/jobs/background-jobs.ts';
+import type { Supervisor } from '../src/jobs/supervisor.ts';
 import { createFirstAdmin } from '../src/services/users.ts';
 import { TEST_ADMIN } from './test-admin.ts';
 
@@ -126,17 +128,23 @@ export interface Harness extends TestDatabase {
   /** The admin's bearer token, and the header that carries it (for fetch over real HTTP). */
   token: string;
   auth: { authorization: string };
+  /** The background jobs the server runs (started), unless asked for none with `{ jobs: false }`. */
+  jobs: Supervisor | undefined;
   close(): Promise<void>;
 }
 
 /**
  * A migrated database, the app on it, and a logged-in admin whose token `api()` sends by default.
+ * It starts the background jobs the server starts (src/jobs/background-jobs.ts), so that requests
+ * go through the credential cache as in production; `{ jobs: false }` builds it without them.
  * Call `close()` in an `after` hook.
  */
-export async function createHarness(overrides: Partial<Config> = {}): Promise<Harness> {
+export async function createHarness(overrides: Partial<Config> = {}, options: { jobs?: boolean } = {}): Promise<Harness> {
   const database = await createTestDatabase(overrides);
   const app = await buildApp({ config: database.config, db: database.db });
   await app.ready();
+  const jobs = options.jobs !== false ? backgroundJobs(database.db, database.config, app.log) : undefined;
+  jobs?.start();
   await createFirstAdmin({ db: database.db, actor: null }, TEST_ADMIN);
   const login = await api(app, 'POST', '/api/v1/auth/login', TEST_ADMIN);
   if (login.status !== 200) throw new Error(`harness login failed: ${JSON.stringify(login.body)}`);
@@ -147,8 +155,10 @@ export async function createHarness(overrides: Partial<Config> = {}): Promise<Ha
     app,
     token: login.body.token,
     auth,
+    jobs,
     async close() {
       await app.close();
+      await jobs?.stop();
       await database.destroy();
     },
   };

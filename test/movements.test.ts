@@ -890,7 +890,7 @@ describe('GET /api/v1/movements', () => {
       const result = await recordMovementAt({ db: h.db, actor: null }, { type: 'inbound', locationId, lines: [{ productId, quantity }] }, undefined, {
         occurredAt: new Date(at),
       });
-      return JSON.parse(result.body).id as string;
+      return result.value.id;
     }
     /** Four movements around the UTC day 2001-03-15: just before it, at its first and last millisecond, and just after. */
     async function aroundTheDay() {

@@ -184,10 +184,13 @@ export async function lockPasswordHash(db: Queryable, userId: string): Promise<s
   return rows[0]?.passwordHash;
 }
 
-/** Drops credentials that expired or were revoked more than a day ago. */
-export async function deleteDeadCredentials(db: Queryable): Promise<number> {
+/** Drops up to `limit` credentials that expired or were revoked more than a day ago (skipping rows another transaction holds). */
+export async function deleteDeadCredentials(db: Queryable, limit: number): Promise<number> {
   const rows = await db.query(
-    `DELETE FROM credentials WHERE coalesce(revoked_at, expires_at) < now() - interval '1 day' RETURNING id`,
+    `DELETE FROM credentials WHERE id IN (
+       SELECT id FROM credentials WHERE coalesce(revoked_at, expires_at) < now() - interval '1 day' LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING id`,
+    [limit],
   );
   return rows.length;
 }

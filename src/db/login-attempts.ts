@@ -79,10 +79,13 @@ export async function forgiveAttempt(tx: Queryable, counted: readonly AttemptCou
   ]);
 }
 
-export async function deleteExpiredAttempts(db: Queryable, windowS: number): Promise<number> {
+/** Deletes up to `limit` finished windows (skipping rows another transaction holds); returns how many. */
+export async function deleteExpiredAttempts(db: Queryable, windowS: number, limit: number): Promise<number> {
   const rows = await db.query(
-    'DELETE FROM login_attempts WHERE window_started_at < now() - make_interval(secs => $1) RETURNING subject',
-    [windowS],
+    `DELETE FROM login_attempts WHERE subject IN (
+       SELECT subject FROM login_attempts WHERE window_started_at < now() - make_interval(secs => $1) LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING subject`,
+    [windowS, limit],
   );
   return rows.length;
 }

@@ -77,12 +77,16 @@ export class CredentialCache {
   }
 }
 
-// One cache per database handle: the app starts it (src/app.ts), the use cases that authenticate
-// or change credentials find it by the handle they already hold. A handle without one (the CLI,
-// a script) simply looks every credential up.
+// One cache per database handle: a background job starts it (src/jobs/credential-listener.ts,
+// run by the lifespan's supervisor), the use cases that authenticate or change credentials find
+// it by the handle they already hold. A handle without one (the CLI, a script, an app started
+// without its jobs, as tests build them) simply looks every credential up.
 const caches = new WeakMap<Database, CredentialCache>();
 
-/** Starts remembering credentials for this database, listening for changes from other instances. */
+/**
+ * Starts remembering credentials for this database, listening for changes from other instances;
+ * the returned function stops both. Called by the credential-listener job, not by the app.
+ */
 export function startCredentialCache(db: Database, options: CredentialCacheOptions): () => Promise<void> {
   if (options.ttlS === 0) return async () => undefined;
   if (caches.has(db)) throw new Error('this database handle already has a credential cache: one app per handle');

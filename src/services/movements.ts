@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import * as idempotency from '../db/idempotency.ts';
 import * as movements from '../db/movements.ts';
 import { decodeCursor, pageOf } from '../domain/cursor.ts';
 import { assertLocations, canAccessLocation } from '../domain/access.ts';
@@ -7,36 +5,7 @@ import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { compareLevelKeys, levelKeys, planMovement, resolveEntries, type MovementInput } from '../domain/movements.ts';
 import type { UseCaseContext } from './context.ts';
-
-export interface IdempotencyRequest {
-  key: string;
-  /** Fingerprint of the request: method, path and canonical body (see `fingerprint`). */
-  requestHash: string;
-  ttlHours: number;
-}
-
-/** The HTTP answer of a write, kept as text so a replay is byte-for-byte the first answer. */
-export interface WriteResult {
-  statusCode: number;
-  body: string;
-  replayed: boolean;
-}
-
-/** Serialises with object keys sorted, so that equal bodies hash equally whatever their key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-export function fingerprint(method: string, path: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body)}`).digest('hex');
-}
+import { withIdempotency, type IdempotencyRequest, type IdempotentResult } from './idempotency.ts';
 
 function presentMovement(row: movements.MovementRow, entries: movements.LedgerEntry[]) {
   // A request line is the entry at the movement's own location; a transfer's other entry is
@@ -64,6 +33,9 @@ function presentMovement(row: movements.MovementRow, entries: movements.LedgerEn
   };
 }
 
+/** A recorded movement, as answered: the movement and the balances it left. */
+export type RecordedMovement = ReturnType<typeof presentMovement> & { balances: movements.Balance[] };
+
 /**
  * Records a movement: every line, its level changes, the ledger rows and the idempotency record
  * in one transaction. Levels are locked in a fixed order, checked, then changed by a guarded
@@ -74,66 +46,41 @@ export async function recordMovement(
   input: MovementInput,
   idempotencyRequest?: IdempotencyRequest,
   history?: { occurredAt: Date },
-): Promise<WriteResult> {
+): Promise<IdempotentResult<RecordedMovement>> {
   const planned = planMovement(input);
   const keys = levelKeys(planned);
   const productIds = [...new Set(input.lines.map((line) => line.productId))];
   const locationIds = input.toLocationId === undefined ? [input.locationId] : [input.locationId, input.toLocationId];
   // A clerk moves stock only between its own locations: both ends of a transfer.
   assertLocations(ctx.actor, locationIds);
-  // Keys are per user, as at payment APIs: one user's key can neither replay nor block another's.
-  const idempotent = idempotencyRequest && {
-    ...idempotencyRequest,
-    key: ctx.actor === null ? idempotencyRequest.key : `${ctx.actor.id}:${idempotencyRequest.key}`,
-  };
 
   // Made here, not in the transaction, so that a lost COMMIT can be confirmed by it.
   const movementId = uuidv7(history?.occurredAt.getTime());
   return ctx.db.transaction(
-    async (tx) => {
-      if (idempotent !== undefined) {
-        const stored = await idempotency.claimIdempotencyKey(tx, idempotent.key, idempotent.ttlHours);
-        if (stored === 'busy') {
-          throw new AppError('idempotency_key_in_progress', 'a request with this Idempotency-Key is being processed; retry after it finishes', {}, 1);
-        }
-        if (stored !== undefined) {
-          if (stored.requestHash !== idempotent.requestHash) {
-            throw new AppError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
-          }
-          return { statusCode: stored.statusCode, body: stored.responseBody, replayed: true };
-        }
-      }
-
-      await checkReferences(tx, input, productIds, locationIds);
-      const levels = await movements.lockLevels(tx, keys);
-      const entries = resolveEntries(planned, levels);
-      const balances = await movements.applyDeltas(tx, entries);
-      const row = await movements.insertMovement(
-        tx,
-        {
-          id: movementId,
-          type: input.type,
-          locationId: input.locationId,
-          toLocationId: input.toLocationId ?? null,
-          reference: input.reference ?? null,
-          note: input.note ?? null,
-          reason: input.reason ?? null,
-          createdById: ctx.actor?.id ?? null,
-        },
-        entries,
-        history?.occurredAt,
-      );
-      balances.sort(compareLevelKeys);
-      const body = JSON.stringify({ ...presentMovement({ ...row, createdByName: ctx.actor?.name ?? null }, entries), balances });
-      if (idempotent !== undefined) {
-        await idempotency.saveIdempotencyKey(tx, idempotent.key, {
-          requestHash: idempotent.requestHash,
-          statusCode: 201,
-          responseBody: body,
-        });
-      }
-      return { statusCode: 201, body, replayed: false };
-    },
+    (tx) =>
+      withIdempotency(tx, ctx.actor, idempotencyRequest, async () => {
+        await checkReferences(tx, input, productIds, locationIds);
+        const levels = await movements.lockLevels(tx, keys);
+        const entries = resolveEntries(planned, levels);
+        const balances = await movements.applyDeltas(tx, entries);
+        const row = await movements.insertMovement(
+          tx,
+          {
+            id: movementId,
+            type: input.type,
+            locationId: input.locationId,
+            toLocationId: input.toLocationId ?? null,
+            reference: input.reference ?? null,
+            note: input.note ?? null,
+            reason: input.reason ?? null,
+            createdById: ctx.actor?.id ?? null,
+          },
+          entries,
+          history?.occurredAt,
+        );
+        balances.sort(compareLevelKeys);
+        return { ...presentMovement({ ...row, createdByName: ctx.actor?.name ?? null }, entries), balances };
+      }),
     { signal: ctx.signal, confirm: (db) => movements.movementExists(db, movementId) },
   );
 }

@@ -6,6 +6,8 @@ import { buildApp } from '../../src/app.ts';
 import { Database } from '../../src/db/database.ts';
 import { createPostgresSource } from '../../src/db/postgres.ts';
 import { hashSecret } from '../../src/domain/secrets.ts';
+import { backgroundJobs } from '../../src/jobs/background-jobs.ts';
+import type { Supervisor } from '../../src/jobs/supervisor.ts';
 import { credentialCacheOf } from '../../src/services/credential-cache.ts';
 
 // Two app instances on one PostgreSQL database, each with a pool and a LISTEN connection of its
@@ -23,6 +25,7 @@ describe('two instances on one PostgreSQL database', () => {
   let a: Awaited<ReturnType<typeof createHarness>>;
   let bDb: Database;
   let b: Awaited<ReturnType<typeof buildApp>>;
+  let bJobs: Supervisor;
   const bName = `credential-cache-${process.pid}`;
   const sql = (text: string, params: unknown[] = []) => a.db.connection((db) => db.query(text, params));
   const me = (app: typeof b, token: string) => api(app, 'GET', '/api/v1/me', undefined, { authorization: `Bearer ${token}` });
@@ -36,14 +39,18 @@ describe('two instances on one PostgreSQL database', () => {
   }
 
   before(async () => {
-    a = await createHarness();
+    // Each instance with the jobs its server starts: the credential cache listens in one of them.
+    a = await createHarness({}, { jobs: true });
     bDb = new Database(createPostgresSource(a.config, bName));
     b = await buildApp({ config: a.config, db: bDb });
     await b.ready();
-    await until(() => credentialCacheOf(a.db)!.live && credentialCacheOf(bDb)!.live);
+    bJobs = backgroundJobs(bDb, a.config, b.log);
+    bJobs.start();
+    await until(() => credentialCacheOf(a.db)?.live === true && credentialCacheOf(bDb)?.live === true);
   });
   after(async () => {
     await b.close();
+    await bJobs.stop();
     await bDb.close();
     await a.close();
   });
@@ -114,9 +121,12 @@ describe('two instances on one PostgreSQL database', () => {
 
   it('sees a change made behind its back (SQL by hand, no NOTIFY) after AUTH_CACHE_TTL_S at most', async () => {
     const shortDb = new Database(createPostgresSource(a.config, `${bName}-short`));
-    const short = await buildApp({ config: testConfig({ ...a.config, authCacheTtlS: 1 }), db: shortDb });
+    const shortConfig = testConfig({ ...a.config, authCacheTtlS: 1 });
+    const short = await buildApp({ config: shortConfig, db: shortDb });
+    const shortJobs = backgroundJobs(shortDb, shortConfig, short.log);
+    shortJobs.start();
     try {
-      await until(() => credentialCacheOf(shortDb)!.live);
+      await until(() => credentialCacheOf(shortDb)?.live === true);
       const viewer = await createUser(a.app, { role: 'viewer' });
       assert.equal((await me(short, viewer.token)).status, 200);
       await sql(`UPDATE credentials SET revoked_at = now() WHERE secret_hash = $1`, [hashSecret(viewer.token)]);
@@ -125,6 +135,7 @@ describe('two instances on one PostgreSQL database', () => {
       assert.equal((await me(short, viewer.token)).status, 401);
     } finally {
       await short.close();
+      await shortJobs.stop();
       await shortDb.close();
     }
   });

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { fingerprint } from '../../services/idempotency.ts';
 import * as service from '../../services/movements.ts';
 import * as stock from '../../services/stock.ts';
 import { IdParams, Page, lastInstantOf, problems, readDateOrTimestamp, readTimeRange } from '../schemas/common.ts';
@@ -25,12 +26,15 @@ export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: R
       request.body,
       key === undefined
         ? undefined
-        : { key, requestHash: service.fingerprint('POST', '/api/v1/movements', request.body), ttlHours: idempotencyKeyTtlHours },
+        : { key, fingerprint: fingerprint('POST /api/v1/movements', request.body), ttlHours: idempotencyKeyTtlHours },
     );
     if (result.replayed) reply.header('idempotent-replayed', 'true');
     else app.metrics.movementsWritten.inc({ type: request.body.type });
-    // The body is sent as the exact text stored with the idempotency key.
-    return reply.code(result.statusCode as 201).type('application/json').send(result.body);
+    // Serialised by JSON.stringify, not the response schema: a replayed value is parsed from the
+    // JSON.stringify text the first value was stored as (by this version or an earlier one, which
+    // answered that text), and JSON.stringify gives that text back, so a replay is the first answer
+    // byte for byte.
+    return reply.code(201).type('application/json').send(JSON.stringify(result.value));
   });
 
   app.get('/movements', {

@@ -1,11 +1,11 @@
 import { Type } from 'typebox';
 import { ROLES } from '../../domain/access.ts';
-import { EMAIL_PATTERN, Name, Nullable, PageQuery, Timestamp, Uuid, dateTime } from './common.ts';
+import { EMAIL_PATTERN, Name, Nullable, oneOf, PageQuery, Timestamp, Uuid, dateTime } from './common.ts';
 
 const Email = Type.String({ minLength: 3, maxLength: 254, pattern: EMAIL_PATTERN, description: 'Unique, case-insensitively' });
 // Bounded above: Argon2 hashes whatever it is given, and a megabyte "password" is a cheap attack.
 const Password = Type.String({ minLength: 8, maxLength: 256, description: '8 to 256 characters' });
-const Role = Type.Union(ROLES.map((role) => Type.Literal(role)), {
+const Role = oneOf(ROLES, {
   description: ROLES.join(', '),
 });
 const LOCATION_IDS_MAX = 1000;

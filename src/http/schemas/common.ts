@@ -1,4 +1,4 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import { AppError } from '../../domain/errors.ts';
 
 // Shapes shared by every resource. Bounds are part of the contract: every string, number and
@@ -48,6 +48,16 @@ export const WORD_PATTERN = describedPattern('^\\S+$', 'must not contain white s
 export const PRINTABLE_ASCII_PATTERN = describedPattern('^[\\x21-\\x7E]+$', 'must be printable ASCII characters, without spaces');
 /** An email address, as far as a pattern can tell: something, an @, something, no white space. */
 export const EMAIL_PATTERN = describedPattern('^[^\\s@]+@[^\\s@]+$', 'must be an email address (name@example.com)');
+
+/**
+ * One of a list of strings the domain defines (roles, movement types), as a union of literals.
+ * The cast keeps each literal in the static type: Type.Union of a mapped array would infer never.
+ */
+export const oneOf = <const Values extends readonly string[]>(values: Values, options: { description?: string } = {}) =>
+  Type.Union(
+    values.map((value) => Type.Literal(value)),
+    options,
+  ) as unknown as TUnion<{ -readonly [K in keyof Values]: TLiteral<Values[K]> }>;
 
 /** A name shown to people: 1 to 200 characters, not blank. */
 export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK_PATTERN });

@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
 import { MOVEMENT_TYPES } from '../../domain/movements.ts';
-import { Nullable, PageQuery, PRINTABLE_ASCII_PATTERN, QUANTITY_MAX, Timestamp, Uuid, dateOrTimestamp, uuid } from './common.ts';
+import { Nullable, oneOf, PageQuery, PRINTABLE_ASCII_PATTERN, QUANTITY_MAX, Timestamp, Uuid, dateOrTimestamp, uuid } from './common.ts';
 
-export const MovementType = Type.Union(MOVEMENT_TYPES.map((type) => Type.Literal(type)));
+export const MovementType = oneOf(MOVEMENT_TYPES);
 const Text = (max: number) => Type.String({ maxLength: max });
 
 export const CreateMovementSchema = Type.Object(

@@ -1,0 +1,18 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { cleanupJob } from './cleanup.ts';
+import { credentialListenerJob } from './credential-listener.ts';
+import { Supervisor } from './supervisor.ts';
+
+/**
+ * Every background job of a serving instance, on a supervisor not yet started: the lifespan
+ * (src/server.ts) starts it after migrating and stops it before closing the database. The app
+ * (src/app.ts) starts none, so that a test app does no background work unless it asks.
+ */
+export function backgroundJobs(db: Database, config: Config, log: FastifyBaseLogger): Supervisor {
+  const supervisor = new Supervisor(log);
+  supervisor.add(cleanupJob(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, log));
+  if (config.authCacheTtlS > 0) supervisor.add(credentialListenerJob(db, { ttlS: config.authCacheTtlS }));
+  return supervisor;
+}
