@@ -1,4 +1,4 @@
-import { createHarness, listen } from '../test/helpers.ts';
+import { createHarness, listen } from '../test/support/helpers.ts';
 
 // node --import tsx bench/body-cost.ts [name filter] — what a crafted body of up to
 // BODY_LIMIT_BYTES costs the event loop (src/http/json-body.ts says why it is bounded).

@@ -11,7 +11,7 @@ import { AppError } from '../../src/domain/errors.ts';
 // can lose a COMMIT's answer, so without DATABASE_URL this takes a schema on the local server
 // that CI runs; helpers.ts reads DATABASE_URL as it loads, hence the import after the assignment.
 process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/test';
-const { createTestDatabase } = await import('../helpers.ts');
+const { createTestDatabase } = await import('../support/helpers.ts');
 
 type Loss = 'before COMMIT' | 'after COMMIT';
 

@@ -18,8 +18,8 @@ import { credentialCacheOf } from '../../src/services/credential-cache.ts';
 // the local server that CI runs. helpers.ts reads DATABASE_URL once, as it loads, hence the
 // import after the assignment.
 process.env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/test';
-const { api, createHarness, testConfig } = await import('../helpers.ts');
-const { createUser } = await import('../factories.ts');
+const { api, createHarness, testConfig } = await import('../support/helpers.ts');
+const { createUser } = await import('../support/factories.ts');
 
 describe('two instances on one PostgreSQL database', () => {
   let a: Awaited<ReturnType<typeof createHarness>>;

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Database } from '../../src/db/database.ts';
 import { createPgliteSource } from '../../src/db/pglite.ts';
-import { createHarness, createTestDatabase, listen, usingPostgres } from '../helpers.ts';
-import { killServers, startServer } from '../server-process.ts';
+import { createHarness, createTestDatabase, listen, usingPostgres } from '../support/helpers.ts';
+import { killServers, startServer } from '../support/server-process.ts';
 import { assertOnlyAnswers, checkInvariants, count201, createFixture, newLoad, runLoad, WORKERS, writeOneMore } from './load.ts';
 
 // Fault tests (issue 3): a fault in the middle of real HTTP write load, then the invariants of

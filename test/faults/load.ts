@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queryable } from '../../src/db/database.ts';
 import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
-import { loginAsAdmin } from '../server-process.ts';
+import { loginAsAdmin } from '../support/server-process.ts';
 
 // What every fault test shares: real HTTP write load against 127.0.0.1, a record of every answer,
 // and the invariants of the ledger checked in the database itself after the fault:

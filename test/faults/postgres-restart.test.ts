@@ -3,8 +3,8 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from '../../src/db/database.ts';
 import { createPostgresSource } from '../../src/db/postgres.ts';
-import { testConfig } from '../helpers.ts';
-import { killServers, startServer } from '../server-process.ts';
+import { testConfig } from '../support/helpers.ts';
+import { killServers, startServer } from '../support/server-process.ts';
 import { assertOnlyAnswers, checkInvariants, count201, createFixture, newLoad, request, runLoad, waitUntil, writeOneMore } from './load.ts';
 import { createPrivateCluster } from './private-postgres.ts';
 

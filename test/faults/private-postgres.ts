@@ -4,7 +4,7 @@ import { appendFile, chown, mkdtemp, readFile, readdir, rm, stat } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../server-process.ts';
+import { freePort } from '../support/server-process.ts';
 
 // A PostgreSQL cluster of the test's own — a temporary directory, a free port on 127.0.0.1, trust
 // authentication — for the faults that stop the whole server: the machine's shared server runs

@@ -3,8 +3,8 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, usingPostgres, type TestDatabase } from '../helpers.ts';
-import { killServers, startServer, type ServerProcess } from '../server-process.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
+import { killServers, startServer, type ServerProcess } from '../support/server-process.ts';
 
 // Slow clients (issue "Harden the edge", finding 6): a request must arrive whole, headers and
 // body, within REQUEST_TIMEOUT_MS, or it is answered 408 and its connection closed, so that a

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killServers, startServer } from '../server-process.ts';
+import { killServers, startServer } from '../support/server-process.ts';
 import {
   assertOnlyAnswers,
   between,
@@ -31,7 +31,7 @@ import {
 // after the assignment.
 const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 process.env.DATABASE_URL ||= LOCAL_POSTGRES_URL;
-const { createTestDatabase } = await import('../helpers.ts');
+const { createTestDatabase } = await import('../support/helpers.ts');
 
 const PER_WORKER = 30;
 const KEY_WORKERS = 4;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Database, Queryable } from '../../src/db/database.ts';
 import { deleteExpired } from '../../src/jobs/cleanup.ts';
 import { credentialCacheOf } from '../../src/services/credential-cache.ts';
-import { createHarness, usingPostgres, type Harness } from '../helpers.ts';
+import { createHarness, usingPostgres, type Harness } from '../support/helpers.ts';
 
 // The clean-up job (src/jobs/cleanup.ts) on a real database, and what an app built by the test
 // helpers starts: the server's jobs, unless it asks for none.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertProblem, assertValidationError } from './assertions.ts';
-import { createLocation, createProduct, createUser, USER_PASSWORD } from './factories.ts';
-import { api, createHarness, type ApiResponse, type Harness } from './helpers.ts';
+import { assertProblem, assertValidationError } from '../../support/assertions.ts';
+import { createLocation, createProduct, createUser, USER_PASSWORD } from '../../support/factories.ts';
+import { api, createHarness, type ApiResponse, type Harness } from '../../support/helpers.ts';
 
 // Issue 10, item 10: a user changes its own name and password (PATCH /api/v1/me). A wrong current
 // password counts as a failed login (LOGIN_MAX_ATTEMPTS = 5 per account and address here); a

@@ -9,7 +9,7 @@ import { TEST_ADMIN } from './test-admin.ts';
 // The real server as an operator runs it: `node bin/stockroom.mjs serve` as a child process on
 // a test database, for the tests of the process itself (signals, kill -9, the data dir lock).
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const START_TIMEOUT_MS = 30_000;
 export const SHUTDOWN_TIMEOUT_MS = 4000;
 

@@ -3,15 +3,15 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { seedDemo } from '../src/cli/seed.ts';
-import { Database } from '../src/db/database.ts';
-import { createPgliteSource } from '../src/db/pglite.ts';
-import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
-import { AppError } from '../src/domain/errors.ts';
-import { authenticate, login } from '../src/services/auth.ts';
-import { createLocation } from '../src/services/locations.ts';
-import { createUser } from '../src/services/users.ts';
-import { createTestDatabase, type TestDatabase } from './helpers.ts';
+import { seedDemo } from '../../src/cli/seed.ts';
+import { Database } from '../../src/db/database.ts';
+import { createPgliteSource } from '../../src/db/pglite.ts';
+import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { AppError } from '../../src/domain/errors.ts';
+import { authenticate, login } from '../../src/services/auth.ts';
+import { createLocation } from '../../src/services/locations.ts';
+import { createUser } from '../../src/services/users.ts';
+import { createTestDatabase, type TestDatabase } from '../support/helpers.ts';
 
 describe('stockroom seed --demo', () => {
   let t: TestDatabase;
@@ -46,7 +46,7 @@ describe('stockroom seed --demo', () => {
   });
 });
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('stockroom migrate', () => {
   it('says the database is up to date when every migration is applied, and exits 0', async () => {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
-import { createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
-import { api, createHarness, type ApiResponse, type Harness, type TestApp } from './helpers.ts';
-import { assertProblem, assertValidationError, TIMESTAMP, UUID } from './assertions.ts';
-import { recordMovement as recordMovementAt } from '../src/services/movements.ts';
+import { levelsDisagreeingWithLedger } from '../../../src/db/stock.ts';
+import { createLocation, createProduct, recordMovement, stockUp } from '../../support/factories.ts';
+import { api, createHarness, type ApiResponse, type Harness, type TestApp } from '../../support/helpers.ts';
+import { assertProblem, assertValidationError, TIMESTAMP, UUID } from '../../support/assertions.ts';
+import { recordMovement as recordMovementAt } from '../../../src/services/movements.ts';
 
 // The specification of POST /api/v1/movements and of the movement history (API.md, "Stock and
 // the movement ledger"). Every refusal is also checked to have written nothing: no level changed

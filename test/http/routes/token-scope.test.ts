@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertProblem, assertValidationError, tag, UNKNOWN_ID } from './assertions.ts';
-import { createLocation, createProduct, createUser, stockUp } from './factories.ts';
-import { api, createHarness, type Harness } from './helpers.ts';
+import { assertProblem, assertValidationError, tag, UNKNOWN_ID } from '../../support/assertions.ts';
+import { createLocation, createProduct, createUser, stockUp } from '../../support/factories.ts';
+import { api, createHarness, type Harness } from '../../support/helpers.ts';
 
 // Issue 10, item 11: an API token limited to locations (POST /api/v1/tokens {locationIds}). It
 // reads and moves stock only there, as a clerk does at its own, within its creator's current

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLocation, createProduct, recordMovement, stockUp } from './factories.ts';
-import { api, createHarness, type ApiResponse, type Harness } from './helpers.ts';
-import { assertProblem, assertValidationError, tag, TIMESTAMP, UNKNOWN_ID, UUID } from './assertions.ts';
+import { createLocation, createProduct, recordMovement, stockUp } from '../../support/factories.ts';
+import { api, createHarness, type ApiResponse, type Harness } from '../../support/helpers.ts';
+import { assertProblem, assertValidationError, tag, TIMESTAMP, UNKNOWN_ID, UUID } from '../../support/assertions.ts';
 
 // Locations of API.md: {id, code, name, allowNegative (default false), archived}, code unique
 // case-insensitively; allowNegative can't be switched off while the location holds negative stock.

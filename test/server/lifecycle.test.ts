@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
-import { killServers, SHUTDOWN_TIMEOUT_MS, START_TIMEOUT_MS, startServer, type Exit, type ServerProcess } from './server-process.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
+import { killServers, SHUTDOWN_TIMEOUT_MS, START_TIMEOUT_MS, startServer, type Exit, type ServerProcess } from '../support/server-process.ts';
 
 // The process around the app (DESIGN.md pattern 2, API.md "Running it"), tested as an operator
 // meets it: `node bin/stockroom.mjs serve` as a child process, stopped with SIGTERM.

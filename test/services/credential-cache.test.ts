@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AuthenticatedRow } from '../src/db/credentials.ts';
-import { CredentialCache } from '../src/services/credential-cache.ts';
+import type { AuthenticatedRow } from '../../src/db/credentials.ts';
+import { CredentialCache } from '../../src/services/credential-cache.ts';
 
 // What an instance remembers of credentials (src/services/credential-cache.ts), alone. How the
 // instances forget together, over PostgreSQL's NOTIFY, is test/faults/credential-cache.test.ts.

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
-import { createLocation, createProduct, recordMovement } from './factories.ts';
-import { api, createHarness, type Harness, type TestApp } from './helpers.ts';
+import { levelsDisagreeingWithLedger } from '../../../src/db/stock.ts';
+import { createLocation, createProduct, recordMovement } from '../../support/factories.ts';
+import { api, createHarness, type Harness, type TestApp } from '../../support/helpers.ts';
 
 // A model-based property test of the movement ledger: random sequences of movements over 3
 // products and 3 locations (the last one allows negative stock) go through the API and through a

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Database } from '../src/db/database.ts';
-import { AppError } from '../src/domain/errors.ts';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
+import type { Database } from '../../src/db/database.ts';
+import { AppError } from '../../src/domain/errors.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
 
 // Streaming reads (src/db/database.ts): rows in bounded batches through a cursor, on a connection
 // owned as a transaction's is — released exactly once however the iteration ends — on both

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { claimIdempotencyKey, saveIdempotencyKey } from '../src/db/idempotency.ts';
-import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
-import { createLocation, createProduct, stockUp } from './factories.ts';
-import { createHarness, listen, usingPostgres, type Harness } from './helpers.ts';
+import { claimIdempotencyKey, saveIdempotencyKey } from '../../src/db/idempotency.ts';
+import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { createLocation, createProduct, stockUp } from '../support/factories.ts';
+import { createHarness, listen, usingPostgres, type Harness } from '../support/helpers.ts';
 
 // Correctness under concurrency, through real HTTP: many requests at once on the same stock rows
 // must neither lose an update, nor oversell, nor deadlock, nor write an idempotent request twice.

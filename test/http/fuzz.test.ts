@@ -4,11 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
-import { ERROR_STATUS } from '../src/domain/errors.ts';
-import { csrfTokenFor } from '../src/domain/secrets.ts';
-import { UNKNOWN_ID } from './assertions.ts';
-import { createCategory, createLocation, createProduct, stockUp } from './factories.ts';
-import { api, createHarness, listen, TEST_ADMIN, type Harness, type TestApp } from './helpers.ts';
+import { ERROR_STATUS } from '../../src/domain/errors.ts';
+import { csrfTokenFor } from '../../src/domain/secrets.ts';
+import { UNKNOWN_ID } from '../support/assertions.ts';
+import { createCategory, createLocation, createProduct, stockUp } from '../support/factories.ts';
+import { api, createHarness, listen, TEST_ADMIN, type Harness, type TestApp } from '../support/helpers.ts';
 
 // Fuzzing every /api/v1 route with hostile requests derived from its own schema (the OpenAPI
 // document the app generates from the schemas that validate requests). A request is a valid-ish

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hashSecret } from '../src/domain/secrets.ts';
-import { DEMO_ADMIN_EMAIL, ensureFirstAdmin } from '../src/first-admin.ts';
-import { assertProblem, TIMESTAMP, UNKNOWN_ID, UUID } from './assertions.ts';
-import { createLocation, createProduct, createUser, stockUp, USER_PASSWORD } from './factories.ts';
-import { api, createHarness, createTestDatabase, TEST_ADMIN, type ApiResponse, type Harness } from './helpers.ts';
+import { hashSecret } from '../../../src/domain/secrets.ts';
+import { DEMO_ADMIN_EMAIL, ensureFirstAdmin } from '../../../src/first-admin.ts';
+import { assertProblem, TIMESTAMP, UNKNOWN_ID, UUID } from '../../support/assertions.ts';
+import { createLocation, createProduct, createUser, stockUp, USER_PASSWORD } from '../../support/factories.ts';
+import { api, createHarness, createTestDatabase, TEST_ADMIN, type ApiResponse, type Harness } from '../../support/helpers.ts';
 
 // Issue 4: logging in, sessions and their cookies, CSRF, failed-login throttling, users, API
 // tokens, the first admin, and security headers. Which role may call which route is the

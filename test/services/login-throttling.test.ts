@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertProblem } from './assertions.ts';
-import { USER_PASSWORD } from './factories.ts';
-import { api, createHarness, TEST_ADMIN, type ApiResponse, type Harness } from './helpers.ts';
+import { assertProblem } from '../support/assertions.ts';
+import { USER_PASSWORD } from '../support/factories.ts';
+import { api, createHarness, TEST_ADMIN, type ApiResponse, type Harness } from '../support/helpers.ts';
 
 // Failed-login throttling (LOGIN_MAX_ATTEMPTS = 5, LOGIN_WINDOW_S = 900 here). Every attempt
 // counts against the account (the user the email finds, however it is spelt), the client

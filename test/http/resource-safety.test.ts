@@ -3,12 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { Queryable } from '../src/db/database.ts';
-import { levelsDisagreeingWithLedger } from '../src/db/stock.ts';
-import { uuidv7 } from '../src/domain/ids.ts';
-import { seededRandom } from '../src/domain/random.ts';
-import { createLocation, createProduct, stockUp } from './factories.ts';
-import { createHarness, listen, usingPostgres, type Harness } from './helpers.ts';
+import type { Queryable } from '../../src/db/database.ts';
+import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { uuidv7 } from '../../src/domain/ids.ts';
+import { seededRandom } from '../../src/domain/random.ts';
+import { createLocation, createProduct, stockUp } from '../support/factories.ts';
+import { createHarness, listen, usingPostgres, type Harness } from '../support/helpers.ts';
 
 // DESIGN.md patterns 1, 3 and 8, proven from the outside: whatever happens to a request (it
 // succeeds, fails validation, is refused, runs past its deadline, loses its client), its

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
-import { ROLES as APP_ROLES } from '../src/domain/access.ts';
-import { hashSecret } from '../src/domain/secrets.ts';
-import { assertProblem, tag, UNKNOWN_ID } from './assertions.ts';
-import { createCategory, createLocation, createProduct, createUser, stockUp, USER_PASSWORD } from './factories.ts';
-import { api, createHarness, type ApiResponse, type TestApp } from './helpers.ts';
+import { ROLES as APP_ROLES } from '../../src/domain/access.ts';
+import { hashSecret } from '../../src/domain/secrets.ts';
+import { assertProblem, tag, UNKNOWN_ID } from '../support/assertions.ts';
+import { createCategory, createLocation, createProduct, createUser, stockUp, USER_PASSWORD } from '../support/factories.ts';
+import { api, createHarness, type ApiResponse, type TestApp } from '../support/helpers.ts';
 
 // The authorisation matrix of API.md (Authentication): every /api/v1 route the app registers ×
 // every role × its own or another location, where the location matters × every state a

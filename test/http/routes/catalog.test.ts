@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createCategory, createLocation, createProduct, createUser, recordMovement, stockUp } from './factories.ts';
-import { api, createHarness, type ApiResponse, type Harness } from './helpers.ts';
-import { assertProblem, assertValidationError, tag, TIMESTAMP, UNKNOWN_ID, UUID } from './assertions.ts';
+import { createCategory, createLocation, createProduct, createUser, recordMovement, stockUp } from '../../support/factories.ts';
+import { api, createHarness, type ApiResponse, type Harness } from '../../support/helpers.ts';
+import { assertProblem, assertValidationError, tag, TIMESTAMP, UNKNOWN_ID, UUID } from '../../support/assertions.ts';
 
 // The catalog of API.md: categories (a tree with unique sibling names) and products (unique
 // SKUs, searched, filtered and paged; deleting one archives it, since the ledger refers to it).

@@ -3,15 +3,15 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { buildApp } from '../src/app.ts';
-import { loadConfig, type Config } from '../src/config.ts';
-import { Database } from '../src/db/database.ts';
-import { loadMigrations, migrate } from '../src/db/migrate.ts';
-import { createPgliteSource } from '../src/db/pglite.ts';
-import { createPostgresSource } from '../src/db/postgres.ts';
-import { backgroundJobs } from '../src/jobs/background-jobs.ts';
-import type { Supervisor } from '../src/jobs/supervisor.ts';
-import { createFirstAdmin } from '../src/services/users.ts';
+import { buildApp } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { Database } from '../../src/db/database.ts';
+import { loadMigrations, migrate } from '../../src/db/migrate.ts';
+import { createPgliteSource } from '../../src/db/pglite.ts';
+import { createPostgresSource } from '../../src/db/postgres.ts';
+import { backgroundJobs } from '../../src/jobs/background-jobs.ts';
+import type { Supervisor } from '../../src/jobs/supervisor.ts';
+import { createFirstAdmin } from '../../src/services/users.ts';
 import { TEST_ADMIN } from './test-admin.ts';
 
 // Every test file gets a database of its own, migrated: on PostgreSQL (DATABASE_URL set) a fresh

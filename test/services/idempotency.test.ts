@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Queryable } from '../src/db/database.ts';
-import type { Actor } from '../src/domain/access.ts';
-import { AppError } from '../src/domain/errors.ts';
-import { fingerprint, withIdempotency, type IdempotencyRequest } from '../src/services/idempotency.ts';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
+import type { Queryable } from '../../src/db/database.ts';
+import type { Actor } from '../../src/domain/access.ts';
+import { AppError } from '../../src/domain/errors.ts';
+import { fingerprint, withIdempotency, type IdempotencyRequest } from '../../src/services/idempotency.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
 
 // The specification of withIdempotency (API.md, Idempotency), the exactly-once wrapper every use
 // case that honours an Idempotency-Key runs its work in, tested against a real database without

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { AppError } from '../src/domain/errors.ts';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
+import { AppError } from '../../src/domain/errors.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
 
 // The transaction owner when the connection itself fails under it.
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLocation, createProduct, recordMovement } from './factories.ts';
-import { api, createHarness, type Harness } from './helpers.ts';
+import { createLocation, createProduct, recordMovement } from '../support/factories.ts';
+import { api, createHarness, type Harness } from '../support/helpers.ts';
 
 describe('smoke', () => {
   let h: Harness;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { buildApp } from '../src/app.ts';
-import { assertProblem, UNKNOWN_ID } from './assertions.ts';
-import { api, createHarness, createTestDatabase, listen, TEST_ADMIN, type Harness, type TestApp, type TestDatabase } from './helpers.ts';
+import { buildApp } from '../../src/app.ts';
+import { assertProblem, UNKNOWN_ID } from '../support/assertions.ts';
+import { api, createHarness, createTestDatabase, listen, TEST_ADMIN, type Harness, type TestApp, type TestDatabase } from '../support/helpers.ts';
 
 // The edge of the service against a hostile client: what a request costs before anyone has
 // checked who sent it, what a body costs to parse, and the errors plugins raise outside the API.

@@ -6,15 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Database } from '../src/db/database.ts';
-import { createPgliteSource } from '../src/db/pglite.ts';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
-import { freePort, killServers, startServer } from './server-process.ts';
+import { Database } from '../../src/db/database.ts';
+import { createPgliteSource } from '../../src/db/pglite.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
+import { freePort, killServers, startServer } from '../support/server-process.ts';
 
 // What a newcomer meets first, run as they run it: `node bin/stockroom.mjs …` as a child process.
 // Every failure is one line on stderr, no stack, a non-zero exit, and nothing half-made.
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Run {
   code: number;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createCategory, createLocation, createProduct, recordMovement } from './factories.ts';
-import { api, createHarness, TEST_ADMIN, type Harness, type TestApp } from './helpers.ts';
-import { tag, UNKNOWN_ID } from './assertions.ts';
+import { createCategory, createLocation, createProduct, recordMovement } from '../../support/factories.ts';
+import { api, createHarness, TEST_ADMIN, type Harness, type TestApp } from '../../support/helpers.ts';
+import { tag, UNKNOWN_ID } from '../../support/assertions.ts';
 
 // Operations of API.md: health, readiness, metrics, the API documentation, and the promise that
 // every error is an RFC 9457 problem document that gives nothing of the inside away.

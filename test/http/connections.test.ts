@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
-import { assertProblem } from './assertions.ts';
-import { createTestDatabase, usingPostgres, type TestDatabase } from './helpers.ts';
-import { killServers, startServer, type ServerProcess } from './server-process.ts';
+import { assertProblem } from '../support/assertions.ts';
+import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
+import { killServers, startServer, type ServerProcess } from '../support/server-process.ts';
 
 // The edge of the HTTP server over real sockets (issue "Harden the edge", findings 7 and 8): an
 // answer given before the body has arrived reaches a client that is still sending it, and the
