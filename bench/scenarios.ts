@@ -1,4 +1,4 @@
-import type { Queryable } from '../src/db/database.ts';
+import type { Queryable, Transaction } from '../src/db/database.ts';
 import { applyDeltas, findEntries, findReferences, insertMovement, listMovements, lockLevels } from '../src/db/movements.ts';
 import { listProducts } from '../src/db/products.ts';
 import { listStock } from '../src/db/stock.ts';
@@ -116,12 +116,14 @@ export async function baselineCall(scenario: Scenario, fixture: Fixture, db: Que
       : [{ lineNo, productId: line.productId, locationId: movement.toLocationId, delta: line.quantity, countedQuantity: null }]),
   ]);
   await db.query('BEGIN');
+  // BEGIN made the connection one transaction, which the movement's lock and writes need.
+  const tx = db as Transaction;
   try {
-    await findReferences(db, movement.lines.map((line) => line.productId), [movement.locationId, ...(movement.toLocationId ? [movement.toLocationId] : [])]);
-    await lockLevels(db, entries);
-    await applyDeltas(db, entries);
+    await findReferences(tx, movement.lines.map((line) => line.productId), [movement.locationId, ...(movement.toLocationId ? [movement.toLocationId] : [])]);
+    await lockLevels(tx, entries);
+    await applyDeltas(tx, entries);
     await insertMovement(
-      db,
+      tx,
       { id: uuidv7(), type: movement.type, locationId: movement.locationId, toLocationId: movement.toLocationId ?? null, reference: null, note: null, reason: null, createdById: null },
       entries,
     );

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Role } from '../domain/access.ts';
-import type { Queryable } from './database.ts';
+import type { Queryable, Transaction } from './database.ts';
+import { onlyRow } from './sql.ts';
 
 export type CredentialKind = 'session' | 'token';
 
@@ -32,8 +33,8 @@ export const CREDENTIALS_CHANNEL = 'stockroom_credentials';
  * Tells every instance, when the transaction commits, that credentials or users changed, so that
  * none goes on authenticating from what it remembers (src/services/credential-cache.ts).
  */
-export async function announceCredentialChange(db: Queryable): Promise<void> {
-  await db.query(`SELECT pg_notify($1, '')`, [CREDENTIALS_CHANNEL]);
+export async function announceCredentialChange(tx: Transaction): Promise<void> {
+  await tx.query(`SELECT pg_notify($1, '')`, [CREDENTIALS_CHANNEL]);
 }
 
 /**
@@ -53,12 +54,20 @@ export async function findLiveCredential(db: Queryable, secretHash: Buffer): Pro
   return rows[0];
 }
 
-/** Records use, at most once a minute per credential: a write per request would cost every read. */
-export async function touchCredential(db: Queryable, id: string): Promise<void> {
+/** How often a credential's use is recorded at most: a write per request would cost every read. */
+const TOUCH_INTERVAL_S = 60;
+
+/**
+ * Records the use of a credential just found, at most once every TOUCH_INTERVAL_S: not even a
+ * statement when its last use, as found, is that recent; and the statement itself writes nothing
+ * when another request has recorded a use since.
+ */
+export async function touchCredential(db: Queryable, found: Pick<AuthenticatedRow, 'credentialId' | 'lastUsedAt'>): Promise<void> {
+  if (found.lastUsedAt !== null && Date.now() - found.lastUsedAt.getTime() <= TOUCH_INTERVAL_S * 1000) return;
   await db.query(
     `UPDATE credentials SET last_used_at = date_trunc('milliseconds', now())
-     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
-    [id],
+     WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))`,
+    [found.credentialId, TOUCH_INTERVAL_S],
   );
 }
 
@@ -67,7 +76,7 @@ export async function touchCredential(db: Queryable, id: string): Promise<void> 
  * unknown location fails the foreign key (404 by src/db/errors.ts) and inserts nothing.
  */
 export async function insertCredential(
-  db: Queryable,
+  tx: Transaction,
   credential: {
     id: string;
     kind: CredentialKind;
@@ -82,7 +91,7 @@ export async function insertCredential(
 ): Promise<TokenRow> {
   assert.ok(credential.locationIds === null || credential.locationIds.length > 0, 'an empty location limit would read back as none');
   assert.ok(credential.locationIds === null || credential.kind === 'token', 'only a token is limited to locations');
-  const rows = await db.query<TokenRow>(
+  const rows = await tx.query<TokenRow>(
     `WITH inserted AS (
        INSERT INTO credentials (id, kind, user_id, name, role, secret_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
        RETURNING *
@@ -103,7 +112,7 @@ export async function insertCredential(
       credential.locationIds === null ? null : [...credential.locationIds],
     ],
   );
-  return rows[0]!;
+  return onlyRow(rows, 'INSERT INTO credentials');
 }
 
 export interface TokenRow {
@@ -124,14 +133,19 @@ const TOKEN_COLUMNS = `c.id, c.user_id AS "userId", c.name, c.role, c.created_at
 /** Live API tokens, newest first; of one user, or of everyone. */
 export async function listTokens(
   db: Queryable,
-  filter: { userId?: string | undefined; before?: string | undefined; limit: number },
+  filter: {
+    userId?: string | undefined;
+    /** The key of the last row of the previous page: its id (the page goes on with older ones). */
+    after?: [id: string] | undefined;
+    limit: number;
+  },
 ): Promise<TokenRow[]> {
   return db.query<TokenRow>(
     `SELECT ${TOKEN_COLUMNS} FROM credentials c
      WHERE c.kind = 'token' AND c.revoked_at IS NULL
        AND ($1::uuid IS NULL OR c.user_id = $1) AND ($2::uuid IS NULL OR c.id < $2)
      ORDER BY c.id DESC LIMIT $3`,
-    [filter.userId ?? null, filter.before ?? null, filter.limit + 1],
+    [filter.userId ?? null, filter.after?.[0] ?? null, filter.limit + 1],
   );
 }
 
@@ -143,8 +157,8 @@ export async function findToken(db: Queryable, id: string): Promise<TokenRow | u
   return rows[0];
 }
 
-export async function revokeCredential(db: Queryable, id: string): Promise<void> {
-  await db.query(`UPDATE credentials SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
+export async function revokeCredential(tx: Transaction, id: string): Promise<void> {
+  await tx.query(`UPDATE credentials SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
 }
 
 /**
@@ -153,12 +167,12 @@ export async function revokeCredential(db: Queryable, id: string): Promise<void>
  * (src/services/credential-cache.ts), which makes every instance forget the revoked ones.
  */
 export async function revokeUserCredentials(
-  db: Queryable,
+  tx: Transaction,
   userId: string,
   kinds: CredentialKind[],
   exceptId: string | null = null,
 ): Promise<void> {
-  await db.query(
+  await tx.query(
     `UPDATE credentials SET revoked_at = now()
      WHERE user_id = $1 AND kind = ANY($2::text[]) AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)`,
     [userId, kinds, exceptId],
@@ -166,8 +180,8 @@ export async function revokeUserCredentials(
 }
 
 /** Whether the credential is still live (not revoked, not expired); locks it against a concurrent revocation. */
-export async function lockLiveCredential(db: Queryable, id: string): Promise<boolean> {
-  const rows = await db.query(
+export async function lockLiveCredential(tx: Transaction, id: string): Promise<boolean> {
+  const rows = await tx.query(
     `SELECT id FROM credentials WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE`,
     [id],
   );
@@ -179,14 +193,16 @@ export async function lockLiveCredential(db: Queryable, id: string): Promise<boo
  * own password is checked against the hash it proved, not one changed since (users.ts finds a user
  * for a login by email; this is the one other read of a hash).
  */
-export async function lockPasswordHash(db: Queryable, userId: string): Promise<string | undefined> {
-  const rows = await db.query<{ passwordHash: string }>(`SELECT password_hash AS "passwordHash" FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+export async function lockPasswordHash(tx: Transaction, userId: string): Promise<string | undefined> {
+  const rows = await tx.query<{ passwordHash: string }>(`SELECT password_hash AS "passwordHash" FROM users WHERE id = $1 FOR UPDATE`, [
+    userId,
+  ]);
   return rows[0]?.passwordHash;
 }
 
 /** Drops up to `limit` credentials that expired or were revoked more than a day ago (skipping rows another transaction holds). */
-export async function deleteDeadCredentials(db: Queryable, limit: number): Promise<number> {
-  const rows = await db.query(
+export async function deleteDeadCredentials(tx: Transaction, limit: number): Promise<number> {
+  const rows = await tx.query(
     `DELETE FROM credentials WHERE id IN (
        SELECT id FROM credentials WHERE coalesce(revoked_at, expires_at) < now() - interval '1 day' LIMIT $1 FOR UPDATE SKIP LOCKED)
      RETURNING id`,

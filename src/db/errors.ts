@@ -1,4 +1,8 @@
 import { AppError } from '../domain/errors.ts';
+import { CATEGORY_CONSTRAINTS } from './categories.ts';
+import { LOCATION_CONSTRAINTS } from './locations.ts';
+import { PRODUCT_CONSTRAINTS } from './products.ts';
+import { USER_CONSTRAINTS } from './users.ts';
 
 // Turns what the drivers throw into the errors of API.md. Anything not recognised here is left
 // as it is, reaches the error handler as an unknown error, and becomes a logged 500: a bug.
@@ -22,12 +26,17 @@ const CONNECTION_ERROR_CODES = new Set([
   '53300', // too_many_connections
 ]);
 
-/** Unique constraints a client can run into, by name, with what to tell it. */
-const UNIQUE_CONFLICTS: Record<string, string> = {
-  products_sku_key: 'a product with this SKU already exists',
-  locations_code_key: 'a location with this code already exists',
-  categories_parent_name_key: 'a category with this name already exists under the same parent',
-  users_email_key: 'a user with this email already exists',
+/**
+ * What a client is told when a write breaks a constraint it can run into (a unique key), by the
+ * constraint's name. Each db module declares its table's, beside the table's statements.
+ */
+export type ConstraintMessages = Readonly<Record<string, string>>;
+
+const UNIQUE_CONFLICTS: ConstraintMessages = {
+  ...PRODUCT_CONSTRAINTS,
+  ...LOCATION_CONSTRAINTS,
+  ...CATEGORY_CONSTRAINTS,
+  ...USER_CONSTRAINTS,
 };
 
 const REFERENCED_THING: Record<string, string> = {
@@ -58,6 +67,14 @@ export class CommitOutcomeUnknownError extends Error {
   }
 }
 
+/**
+ * No connection was free within the acquire timeout: the pool is exhausted, or the one embedded
+ * connection busy. The message, which each source words for its own case, is the client's.
+ */
+export class ConnectionWaitTimeoutError extends Error {
+  override name = 'ConnectionWaitTimeoutError';
+}
+
 /** Whether the connection (not the statement) failed: the server is unreachable, or ended it. */
 export function isConnectionError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
@@ -82,6 +99,7 @@ export function translateDatabaseError(error: unknown, signal?: AbortSignal): un
     );
   }
   if (signal?.aborted) return signal.reason;
+  if (error instanceof ConnectionWaitTimeoutError) return new AppError('unavailable', error.message, {}, 1);
   if (error instanceof AppError || typeof error !== 'object' || error === null) return error;
   const driverError = error as DriverError;
   if (isConnectionError(driverError)) {

@@ -1,4 +1,5 @@
-import type { Queryable } from './database.ts';
+import type { Transaction } from './database.ts';
+import { onlyRow } from './sql.ts';
 
 /** What a key keeps: the fingerprint of the request that used it, and that request's result as JSON text. */
 export interface IdempotencyRecord {
@@ -20,20 +21,16 @@ const STATUS_CODE_LEGACY = 201;
  * The advisory lock is held until this transaction ends, so a duplicate that arrives later finds
  * either the committed record or a free key (the first attempt rolled back).
  */
-export async function claimIdempotencyKey(
-  db: Queryable,
-  key: string,
-  ttlHours: number,
-): Promise<'busy' | IdempotencyRecord | undefined> {
-  const [lock] = await db.query<{ locked: boolean }>(
+export async function claimIdempotencyKey(tx: Transaction, key: string, ttlHours: number): Promise<'busy' | IdempotencyRecord | undefined> {
+  const locks = await tx.query<{ locked: boolean }>(
     `SELECT pg_try_advisory_xact_lock(hashtextextended('stockroom.idempotency.' || $1, 0)) AS locked`,
     [key],
   );
-  if (!lock!.locked) return 'busy';
+  if (!onlyRow(locks, 'pg_try_advisory_xact_lock').locked) return 'busy';
   // A statement of its own, so that its snapshot is taken after the lock was: a statement reads
   // as of its start, and one that took the lock mid-way could miss the record a transaction
   // committed while releasing it, and run the use case a second time.
-  const rows = await db.query<IdempotencyRecord>(
+  const rows = await tx.query<IdempotencyRecord>(
     `SELECT request_hash AS "requestHash", response_body AS "responseBody"
      FROM idempotency_keys WHERE key = $1 AND created_at > now() - make_interval(hours => $2)`,
     [key, ttlHours],
@@ -42,12 +39,12 @@ export async function claimIdempotencyKey(
 }
 
 export async function saveIdempotencyKey(
-  db: Queryable,
+  tx: Transaction,
   key: string,
   record: IdempotencyRecord & { /** The legacy column; STATUS_CODE_LEGACY unless given. */ statusCode?: number },
 ): Promise<void> {
   // An expired record of the same key is replaced.
-  await db.query(
+  await tx.query(
     `INSERT INTO idempotency_keys (key, request_hash, status_code, response_body) VALUES ($1, $2, $3, $4)
      ON CONFLICT (key) DO UPDATE SET request_hash = excluded.request_hash, status_code = excluded.status_code,
        response_body = excluded.response_body, created_at = now()`,
@@ -56,8 +53,8 @@ export async function saveIdempotencyKey(
 }
 
 /** Deletes up to `limit` records past their time to live (skipping rows another transaction holds); returns how many. */
-export async function deleteExpiredIdempotencyKeys(db: Queryable, ttlHours: number, limit: number): Promise<number> {
-  const rows = await db.query<{ deleted: number }>(
+export async function deleteExpiredIdempotencyKeys(tx: Transaction, ttlHours: number, limit: number): Promise<number> {
+  const rows = await tx.query<{ deleted: number }>(
     `WITH deleted AS (
        DELETE FROM idempotency_keys WHERE key IN (
          SELECT key FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) LIMIT $2 FOR UPDATE SKIP LOCKED)
@@ -65,5 +62,5 @@ export async function deleteExpiredIdempotencyKeys(db: Queryable, ttlHours: numb
      SELECT count(*)::int AS deleted FROM deleted`,
     [ttlHours, limit],
   );
-  return rows[0]!.deleted;
+  return onlyRow(rows, 'a count of deleted keys').deleted;
 }

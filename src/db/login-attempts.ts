@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Queryable } from './database.ts';
+import type { Transaction } from './database.ts';
 
 // Login attempts, counted in fixed windows per subject: a window starts at a subject's first
 // attempt and lasts `windowS`. Every attempt counts against three subjects:
@@ -33,7 +33,7 @@ export interface AttemptCount {
  * `forgiveAttempt` locks them in too, so two logins can't deadlock on each other's rows.
  */
 export async function countAttempt(
-  tx: Queryable,
+  tx: Transaction,
   attempt: { userId: string | null; email: string; address: string },
   windowS: number,
 ): Promise<AttemptCount[]> {
@@ -66,7 +66,7 @@ export async function countAttempt(
  * attempt only. Resetting the account's count would hand an attacker guessing from other
  * addresses a fresh budget every time the user logs in.
  */
-export async function forgiveAttempt(tx: Queryable, counted: readonly AttemptCount[]): Promise<void> {
+export async function forgiveAttempt(tx: Transaction, counted: readonly AttemptCount[]): Promise<void> {
   const subjects = (kind: AttemptSubjectKind) => counted.filter((count) => count.kind === kind).map((count) => count.subject);
   // The order `countAttempt` upserts in, so that this can't deadlock with a login being counted.
   await tx.query('SELECT subject FROM login_attempts WHERE subject = ANY($1::text[]) ORDER BY subject COLLATE "C" FOR UPDATE', [
@@ -80,8 +80,8 @@ export async function forgiveAttempt(tx: Queryable, counted: readonly AttemptCou
 }
 
 /** Deletes up to `limit` finished windows (skipping rows another transaction holds); returns how many. */
-export async function deleteExpiredAttempts(db: Queryable, windowS: number, limit: number): Promise<number> {
-  const rows = await db.query(
+export async function deleteExpiredAttempts(tx: Transaction, windowS: number, limit: number): Promise<number> {
+  const rows = await tx.query(
     `DELETE FROM login_attempts WHERE subject IN (
        SELECT subject FROM login_attempts WHERE window_started_at < now() - make_interval(secs => $1) LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING subject`,
@@ -96,6 +96,9 @@ export async function deleteExpiredAttempts(db: Queryable, windowS: number, limi
  * password was reset isn't locked out by the guesses that came before. The addresses' own
  * counts stay.
  */
-export async function forgetAccountAttempts(db: Queryable, userId: string): Promise<void> {
-  await db.query(`DELETE FROM login_attempts WHERE subject = 'user:' || $1::text OR starts_with(subject, 'pair:user:' || $1::text || '|')`, [userId]);
+export async function forgetAccountAttempts(tx: Transaction, userId: string): Promise<void> {
+  await tx.query(
+    `DELETE FROM login_attempts WHERE subject = 'user:' || $1::text OR starts_with(subject, 'pair:user:' || $1::text || '|')`,
+    [userId],
+  );
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { MovementType } from '../domain/movements.ts';
-import type { Queryable } from './database.ts';
-import { Conditions } from './sql.ts';
+import type { Queryable, Transaction } from './database.ts';
+import { Conditions, onlyRow } from './sql.ts';
 
 /** One change to one level, as the ledger stores it. */
 export interface LedgerEntry {
@@ -57,10 +57,10 @@ export async function findReferences(db: Queryable, productIds: string[], locati
  * Creates the missing levels and locks them all, in (product, location) order so that two
  * movements over the same rows always lock them in the same order and can't deadlock.
  */
-export async function lockLevels(db: Queryable, keys: LevelKey[]): Promise<LockedLevel[]> {
+export async function lockLevels(tx: Transaction, keys: LevelKey[]): Promise<LockedLevel[]> {
   const productIds = keys.map((key) => key.productId);
   const locationIds = keys.map((key) => key.locationId);
-  await db.query(
+  await tx.query(
     `INSERT INTO stock_levels (product_id, location_id, allow_negative)
      SELECT k.product_id, k.location_id, l.allow_negative
      FROM unnest($1::uuid[], $2::uuid[]) AS k (product_id, location_id)
@@ -69,7 +69,7 @@ export async function lockLevels(db: Queryable, keys: LevelKey[]): Promise<Locke
      ON CONFLICT (product_id, location_id) DO NOTHING`,
     [productIds, locationIds],
   );
-  const levels = await db.query<LockedLevel>(
+  const levels = await tx.query<LockedLevel>(
     `SELECT s.product_id AS "productId", s.location_id AS "locationId", s.on_hand AS "onHand",
             s.reserved, s.allow_negative AS "allowNegative"
      FROM stock_levels s
@@ -87,8 +87,8 @@ export async function lockLevels(db: Queryable, keys: LevelKey[]): Promise<Locke
  * Adds each delta to its level in one statement. The guard repeats the rule the service has
  * already checked on the locked rows, so that a level that would go short is never written.
  */
-export async function applyDeltas(db: Queryable, entries: LedgerEntry[]): Promise<Balance[]> {
-  const balances = await db.query<Balance>(
+export async function applyDeltas(tx: Transaction, entries: LedgerEntry[]): Promise<Balance[]> {
+  const balances = await tx.query<Balance>(
     `UPDATE stock_levels s
      SET on_hand = s.on_hand + d.delta, updated_at = date_trunc('milliseconds', now())
      FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS d (product_id, location_id, delta)
@@ -104,12 +104,12 @@ export async function applyDeltas(db: Queryable, entries: LedgerEntry[]): Promis
 
 /** `occurredAt` is for loading history (the demo data set); a recorded movement happens now. */
 export async function insertMovement(
-  db: Queryable,
+  tx: Transaction,
   movement: Omit<MovementRow, 'createdAt' | 'createdByName'>,
   entries: LedgerEntry[],
   occurredAt?: Date,
 ): Promise<MovementRow> {
-  const rows = await db.query<MovementRow>(
+  const rows = await tx.query<MovementRow>(
     `INSERT INTO movements (id, type, location_id, to_location_id, reference, note, reason, created_by, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, date_trunc('milliseconds', now())))
      RETURNING id, type, location_id AS "locationId", to_location_id AS "toLocationId", reference, note,
@@ -126,8 +126,8 @@ export async function insertMovement(
       occurredAt ?? null,
     ],
   );
-  const row = rows[0]!;
-  await db.query(
+  const row = onlyRow(rows, 'INSERT INTO movements');
+  await tx.query(
     `INSERT INTO movement_lines (movement_id, line_no, product_id, location_id, delta, counted_quantity, created_at)
      SELECT $1, e.line_no, e.product_id, e.location_id, e.delta, e.counted_quantity, $2
      FROM unnest($3::int[], $4::uuid[], $5::uuid[], $6::bigint[], $7::bigint[])
@@ -162,8 +162,8 @@ export interface MovementFilter {
   to?: Date | undefined;
   /** Only movements that touch one of these locations (a clerk's scope). */
   locationIds?: readonly string[] | undefined;
-  /** The creation time and id of the last movement of the previous page. */
-  before?: [Date, string] | undefined;
+  /** The key of the last row of the previous page: its creation time and id (the page goes on with older ones). */
+  after?: [createdAt: Date, id: string] | undefined;
   limit: number;
 }
 
@@ -180,7 +180,7 @@ export async function listMovements(db: Queryable, filter: MovementFilter): Prom
   if (filter.type !== undefined) where.add('m.type = $?', filter.type);
   if (filter.from !== undefined) where.add(`${at} >= $?`, filter.from);
   if (filter.to !== undefined) where.add(`${at} < $?`, filter.to);
-  if (filter.before !== undefined) where.add(`(${at}, ${id}) < ($?, $?)`, ...filter.before);
+  if (filter.after !== undefined) where.add(`(${at}, ${id}) < ($?, $?)`, ...filter.after);
   if (filter.locationIds !== undefined) {
     where.add('(m.location_id = ANY($?::uuid[]) OR m.to_location_id = ANY($?::uuid[]))', filter.locationIds, filter.locationIds);
   }

@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import { PGlite } from '@electric-sql/pglite';
-import { AppError } from '../domain/errors.ts';
 import type { ConnectionSource, RawConnection } from './database.ts';
 import { lockDataDir, restrictDataDirFiles } from './datadir-lock.ts';
+import { ConnectionWaitTimeoutError } from './errors.ts';
 
 // The embedded database: PostgreSQL compiled to WebAssembly, one connection in this process.
 // Concurrent requests queue for that one connection here, with the same acquire timeout as the
@@ -68,11 +69,14 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
         // PGlite runs a statement to its end on this thread; there is nothing to interrupt.
       },
       release(broken) {
-        if (released) throw new Error('connection released twice');
+        assert.ok(!released, 'a connection is released once');
         released = true;
         if (broken) {
           // The one connection can't be replaced; make sure no transaction stays open on it.
-          void pglite.query('ROLLBACK').catch(() => undefined).finally(release);
+          void pglite
+            .query('ROLLBACK')
+            .catch(() => undefined)
+            .finally(release);
         } else {
           release();
         }
@@ -103,7 +107,7 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
         };
         const onAbort = () => leave(signal?.reason);
         const timer = setTimeout(
-          () => leave(new AppError('unavailable', 'the database was busy for too long; retry shortly', {}, 1)),
+          () => leave(new ConnectionWaitTimeoutError('the database was busy for too long; retry shortly')),
           options.acquireTimeoutMs,
         );
         signal?.addEventListener('abort', onAbort, { once: true });
@@ -111,7 +115,7 @@ export async function createPgliteSource(options: PgliteOptions): Promise<Connec
       });
     },
     async commitStatus() {
-      throw new Error('the embedded database never loses a COMMIT’s answer');
+      assert.fail('the embedded database never loses a COMMIT’s answer');
     },
     listen() {
       // Only this process can open the data directory (datadir-lock.ts), so every change comes

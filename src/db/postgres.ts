@@ -1,8 +1,9 @@
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Config } from '../config.ts';
-import { AppError } from '../domain/errors.ts';
 import type { ConnectionSource, Listening, NotificationHandler, PoolStats, RawConnection } from './database.ts';
+import { ConnectionWaitTimeoutError } from './errors.ts';
 
 // PostgreSQL through a bounded `pg` pool. Every pool option is passed explicitly: pg's defaults
 // wait forever for a connection and never recycle one (DESIGN.md, known pitfalls).
@@ -13,7 +14,7 @@ const INT8_OID = 20;
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
+    return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
   },
 };
 
@@ -112,7 +113,11 @@ export class DatabaseConnectionError extends Error {
 }
 
 /** Why a first connection failed, and what to do about it, from the driver's error. */
-function connectionFailure(error: { code?: string; message?: string }, where: { host: string; port: number; database: string; user: string }, timeoutMs: number) {
+function connectionFailure(
+  error: { code?: string; message?: string },
+  where: { host: string; port: number; database: string; user: string },
+  timeoutMs: number,
+) {
   const { code = '', message = '' } = error;
   switch (code) {
     case 'ECONNREFUSED':
@@ -247,14 +252,14 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
           params === undefined
             ? await client.query(text)
             : await client.query({ name: statementName(text), text, values: params as unknown[] });
-        return result.rows;
+        return result.rows as Record<string, unknown>[];
       },
       async exec(script) {
         await client.query(script); // no parameters: the simple protocol runs every statement
       },
       cancel: () => cancelBackend(pid),
       release(broken) {
-        if (released) throw new Error('connection released twice');
+        assert.ok(!released, 'a connection is released once');
         released = true;
         client.release(broken);
       },
@@ -264,7 +269,7 @@ export function createPostgresSource(config: Config, applicationName = 'stockroo
   const acquire = async (signal?: AbortSignal): Promise<RawConnection> => {
     const connecting = pool.connect().catch((error: unknown) => {
       if (error instanceof Error && error.message.includes('timeout exceeded when trying to connect')) {
-        throw new AppError('unavailable', 'no database connection was free in time; retry shortly', {}, 1);
+        throw new ConnectionWaitTimeoutError('no database connection was free in time; retry shortly');
       }
       throw error;
     });

@@ -1,5 +1,11 @@
-import type { Queryable } from './database.ts';
-import { Conditions } from './sql.ts';
+import type { Queryable, Transaction } from './database.ts';
+import type { ConstraintMessages } from './errors.ts';
+import { Conditions, onlyRow, partialSet, type SettableColumn } from './sql.ts';
+
+/** What a client is told when a write breaks one of the table's constraints (src/db/errors.ts). */
+export const PRODUCT_CONSTRAINTS: ConstraintMessages = {
+  products_sku_key: 'a product with this SKU already exists',
+};
 
 export interface ProductRow {
   id: string;
@@ -35,14 +41,19 @@ const PRODUCT_COLUMNS = `
          p.unit, p.barcode, p.reorder_point AS "reorderPoint", p.image_url AS "imageUrl", p.archived,
   p.created_at AS "createdAt", p.updated_at AS "updatedAt"`;
 const SELECT_PRODUCTS = `SELECT ${PRODUCT_COLUMNS} FROM products p LEFT JOIN categories c ON c.id = p.category_id`;
+/** A written row as a product, its category joined: the statement's `written` is the row RETURNING gave. */
+const SELECT_WRITTEN = `SELECT ${PRODUCT_COLUMNS} FROM written p LEFT JOIN categories c ON c.id = p.category_id`;
 
-export async function insertProduct(db: Queryable, id: string, fields: ProductFields): Promise<ProductRow> {
-  await db.query(
-    `INSERT INTO products (id, sku, name, description, category_id, unit, barcode, reorder_point)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+export async function insertProduct(tx: Transaction, id: string, fields: ProductFields): Promise<ProductRow> {
+  const rows = await tx.query<ProductRow>(
+    `WITH written AS (
+       INSERT INTO products (id, sku, name, description, category_id, unit, barcode, reorder_point)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *
+     )
+     ${SELECT_WRITTEN}`,
     [id, fields.sku, fields.name, fields.description, fields.categoryId, fields.unit, fields.barcode, fields.reorderPoint],
   );
-  return (await findProduct(db, id))!;
+  return onlyRow(rows, 'INSERT INTO products');
 }
 
 export async function findProduct(db: Queryable, id: string): Promise<ProductRow | undefined> {
@@ -55,8 +66,8 @@ export interface ProductFilter {
   q?: string | undefined;
   categoryId?: string | undefined;
   archived?: boolean | undefined;
-  /** The lower-cased SKU of the last row of the previous page. */
-  afterSku?: string | undefined;
+  /** The key of the last row of the previous page: its lower-cased SKU. */
+  after?: [sku: string] | undefined;
   limit: number;
 }
 
@@ -69,7 +80,7 @@ export async function listProducts(db: Queryable, filter: ProductFilter): Promis
   }
   if (filter.categoryId !== undefined) where.add('p.category_id = $?', filter.categoryId);
   if (filter.archived !== undefined) where.add('p.archived = $?', filter.archived);
-  if (filter.afterSku !== undefined) where.add('lower(p.sku) > $?', filter.afterSku);
+  if (filter.after !== undefined) where.add('lower(p.sku) > $?', ...filter.after);
   return db.query(
     `SELECT ${PRODUCT_COLUMNS}, lower(p.sku) AS "sortKey"
      FROM products p LEFT JOIN categories c ON c.id = p.category_id
@@ -99,36 +110,29 @@ export async function lookupProducts(db: Queryable, code: string, limit: number)
   );
 }
 
-export async function updateProduct(
-  db: Queryable,
-  id: string,
-  changes: Partial<ProductFields> & { archived?: boolean | undefined },
-): Promise<ProductRow | undefined> {
-  // Each column is set only when its field was given; a given null clears a nullable column.
-  const given = (field: keyof typeof changes) => changes[field] !== undefined;
-  const rows = await db.query<{ id: string }>(
-    `UPDATE products SET
-       sku = CASE WHEN $2 THEN $3 ELSE sku END,
-       name = CASE WHEN $4 THEN $5 ELSE name END,
-       description = CASE WHEN $6 THEN $7 ELSE description END,
-       category_id = CASE WHEN $8 THEN $9::uuid ELSE category_id END,
-       unit = CASE WHEN $10 THEN $11 ELSE unit END,
-       barcode = CASE WHEN $12 THEN $13 ELSE barcode END,
-       reorder_point = CASE WHEN $14 THEN $15::bigint ELSE reorder_point END,
-       archived = CASE WHEN $16 THEN $17::boolean ELSE archived END,
-       updated_at = date_trunc('milliseconds', now())
-     WHERE id = $1 RETURNING id`,
-    [
-      id,
-      given('sku'), changes.sku ?? null,
-      given('name'), changes.name ?? null,
-      given('description'), changes.description ?? null,
-      given('categoryId'), changes.categoryId ?? null,
-      given('unit'), changes.unit ?? null,
-      given('barcode'), changes.barcode ?? null,
-      given('reorderPoint'), changes.reorderPoint ?? null,
-      given('archived'), changes.archived ?? null,
-    ],
+export type ProductChanges = Partial<ProductFields> & { archived?: boolean | undefined };
+
+const SETTABLE: { readonly [Field in keyof ProductChanges]-?: SettableColumn } = {
+  sku: ['sku', 'text'],
+  name: ['name', 'text'],
+  description: ['description', 'text'],
+  categoryId: ['category_id', 'uuid'],
+  unit: ['unit', 'text'],
+  barcode: ['barcode', 'text'],
+  reorderPoint: ['reorder_point', 'bigint'],
+  archived: ['archived', 'boolean'],
+};
+
+/** Sets the given fields (a given null clears a nullable column); undefined when there is no such product. */
+export async function updateProduct(tx: Transaction, id: string, changes: ProductChanges): Promise<ProductRow | undefined> {
+  const sql = new Conditions();
+  const rows = await tx.query<ProductRow>(
+    `WITH written AS (
+       UPDATE products SET ${partialSet(sql, changes, SETTABLE)}
+       WHERE id = ${sql.param(id)} RETURNING *
+     )
+     ${SELECT_WRITTEN}`,
+    sql.params,
   );
-  return rows.length === 0 ? undefined : findProduct(db, id);
+  return rows[0];
 }

@@ -21,7 +21,8 @@ export interface StockFilter {
   belowReorder?: boolean | undefined;
   /** When given, `onHand` is the sum of the ledger up to and including this time. */
   asOf?: Date | undefined;
-  after?: [string, string] | undefined;
+  /** The key of the last row of the previous page: its product id and location id. */
+  after?: [productId: string, locationId: string] | undefined;
   limit: number;
 }
 
@@ -78,19 +79,5 @@ export async function productLevels(db: Queryable, productId: string, locationId
      WHERE (NOT l.archived OR s.on_hand <> 0 OR s.reserved <> 0) AND ($2::uuid[] IS NULL OR l.id = ANY($2::uuid[]))
      ORDER BY lower(l.code)`,
     [productId, locationIds ?? null],
-  );
-}
-
-/** Levels whose stored value differs from the sum of their ledger (an invariant: always none). */
-export async function levelsDisagreeingWithLedger(db: Queryable, productIds?: string[]) {
-  return db.query<{ productId: string; locationId: string; onHand: number; ledger: number }>(
-    `SELECT s.product_id AS "productId", s.location_id AS "locationId", s.on_hand AS "onHand",
-            coalesce(sum(ml.delta), 0)::bigint AS ledger
-     FROM stock_levels s
-     LEFT JOIN movement_lines ml ON ml.product_id = s.product_id AND ml.location_id = s.location_id
-     WHERE $1::uuid[] IS NULL OR s.product_id = ANY($1::uuid[])
-     GROUP BY s.product_id, s.location_id, s.on_hand
-     HAVING s.on_hand <> coalesce(sum(ml.delta), 0)`,
-    [productIds ?? null],
   );
 }

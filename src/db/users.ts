@@ -1,6 +1,12 @@
 import type { Role } from '../domain/access.ts';
-import type { Queryable } from './database.ts';
-import { Conditions } from './sql.ts';
+import type { Queryable, Transaction } from './database.ts';
+import type { ConstraintMessages } from './errors.ts';
+import { Conditions, onlyRow, partialSet, type SettableColumn } from './sql.ts';
+
+/** What a client is told when a write breaks one of the table's constraints (src/db/errors.ts). */
+export const USER_CONSTRAINTS: ConstraintMessages = {
+  users_email_key: 'a user with this email already exists',
+};
 
 export interface UserRow {
   id: string;
@@ -22,7 +28,7 @@ const COLUMNS = `u.id, u.email, u.name, u.role, u.disabled,
 
 export async function countUsers(db: Queryable): Promise<number> {
   const rows = await db.query<{ count: number }>('SELECT count(*)::int AS count FROM users');
-  return rows[0]!.count;
+  return onlyRow(rows, 'a count of users').count;
 }
 
 export async function findUser(db: Queryable, id: string): Promise<UserRow | undefined> {
@@ -43,12 +49,18 @@ export async function findUserForLogin(db: Queryable, email: string): Promise<(U
 
 export async function listUsers(
   db: Queryable,
-  filter: { role?: Role | undefined; disabled?: boolean | undefined; afterEmail?: string | undefined; limit: number },
+  filter: {
+    role?: Role | undefined;
+    disabled?: boolean | undefined;
+    /** The key of the last row of the previous page: its lower-cased email. */
+    after?: [email: string] | undefined;
+    limit: number;
+  },
 ): Promise<(UserRow & { sortKey: string })[]> {
   const where = new Conditions();
   if (filter.role !== undefined) where.add('u.role = $?', filter.role);
   if (filter.disabled !== undefined) where.add('u.disabled = $?', filter.disabled);
-  if (filter.afterEmail !== undefined) where.add('lower(u.email) > $?', filter.afterEmail);
+  if (filter.after !== undefined) where.add('lower(u.email) > $?', ...filter.after);
   return db.query(
     `SELECT ${COLUMNS}, lower(u.email) AS "sortKey" FROM users u ${where.where()}
      ORDER BY lower(u.email) LIMIT ${where.param(filter.limit + 1)}`,
@@ -56,53 +68,66 @@ export async function listUsers(
   );
 }
 
+/** Inserts a user with no locations (`replaceUserLocations` gives it some). */
 export async function insertUser(
-  db: Queryable,
+  tx: Transaction,
   user: { id: string; email: string; name: string; role: Role; passwordHash: string; disabled: boolean },
-): Promise<void> {
-  await db.query(
-    `INSERT INTO users (id, email, name, role, password_hash, disabled) VALUES ($1, $2, $3, $4, $5, $6)`,
+): Promise<UserRow> {
+  const rows = await tx.query<UserRow>(
+    `INSERT INTO users AS u (id, email, name, role, password_hash, disabled) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${COLUMNS}`,
     [user.id, user.email, user.name, user.role, user.passwordHash, user.disabled],
   );
+  return onlyRow(rows, 'INSERT INTO users');
 }
 
-/** Applies the given changes; false when there is no such user. Locks the row for the caller's transaction. */
-export async function updateUser(
-  db: Queryable,
-  id: string,
-  changes: { email?: string | undefined; name?: string | undefined; role?: Role | undefined; passwordHash?: string | undefined; disabled?: boolean | undefined },
-): Promise<boolean> {
-  const rows = await db.query(
-    `UPDATE users SET
-       email = coalesce($2, email),
-       name = coalesce($3, name),
-       role = coalesce($4, role),
-       password_hash = coalesce($5, password_hash),
-       disabled = coalesce($6, disabled),
-       updated_at = date_trunc('milliseconds', now())
-     WHERE id = $1 RETURNING id`,
-    [id, changes.email ?? null, changes.name ?? null, changes.role ?? null, changes.passwordHash ?? null, changes.disabled ?? null],
+export interface UserChanges {
+  email?: string | undefined;
+  name?: string | undefined;
+  role?: Role | undefined;
+  passwordHash?: string | undefined;
+  disabled?: boolean | undefined;
+}
+
+const SETTABLE: { readonly [Field in keyof UserChanges]-?: SettableColumn } = {
+  email: ['email', 'text'],
+  name: ['name', 'text'],
+  role: ['role', 'text'],
+  passwordHash: ['password_hash', 'text'],
+  disabled: ['disabled', 'boolean'],
+};
+
+/**
+ * Sets the given fields; undefined when there is no such user. Locks the row for the caller's
+ * transaction. The row's locations are as they were before any `replaceUserLocations` of it.
+ */
+export async function updateUser(tx: Transaction, id: string, changes: UserChanges): Promise<UserRow | undefined> {
+  const sql = new Conditions();
+  const rows = await tx.query<UserRow>(
+    `UPDATE users AS u SET ${partialSet(sql, changes, SETTABLE)} WHERE u.id = ${sql.param(id)} RETURNING ${COLUMNS}`,
+    sql.params,
   );
-  return rows.length === 1;
+  return rows[0];
 }
 
-export async function replaceUserLocations(db: Queryable, userId: string, locationIds: string[]): Promise<void> {
-  await db.query('DELETE FROM user_locations WHERE user_id = $1', [userId]);
-  if (locationIds.length > 0) {
-    await db.query(
-      'INSERT INTO user_locations (user_id, location_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING',
-      [userId, locationIds],
-    );
-  }
+/** Makes these (and only these) the user's locations; returns them as a user row lists them, in id order. */
+export async function replaceUserLocations(tx: Transaction, userId: string, locationIds: readonly string[]): Promise<string[]> {
+  await tx.query('DELETE FROM user_locations WHERE user_id = $1', [userId]);
+  if (locationIds.length === 0) return [];
+  const rows = await tx.query<{ locationIds: string[] }>(
+    `WITH inserted AS (
+       INSERT INTO user_locations (user_id, location_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING location_id
+     )
+     SELECT coalesce(array_agg(location_id::text ORDER BY location_id), '{}') AS "locationIds" FROM inserted`,
+    [userId, locationIds],
+  );
+  return onlyRow(rows, 'INSERT INTO user_locations').locationIds;
 }
 
 /**
  * Locks every active admin row and counts them, so that two concurrent demotions can't both see
  * "another admin remains" and leave none.
  */
-export async function lockActiveAdmins(db: Queryable): Promise<string[]> {
-  const rows = await db.query<{ id: string }>(
-    `SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE`,
-  );
+export async function lockActiveAdmins(tx: Transaction): Promise<string[]> {
+  const rows = await tx.query<{ id: string }>(`SELECT id FROM users WHERE role = 'admin' AND NOT disabled ORDER BY id FOR UPDATE`);
   return rows.map((row) => row.id);
 }

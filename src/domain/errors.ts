@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+
 // One error type for every operating error a client can cause or meet; the HTTP layer maps each
 // code to its RFC 9457 problem (src/http/problems.ts). Programmer errors are assertions, not this.
 
@@ -46,6 +48,25 @@ export function notFound(what: string, id: string): AppError {
   return new AppError('not_found', `${what} ${id} does not exist`);
 }
 
-export function validationFailed(path: string, message: string): AppError {
-  return new AppError('validation_failed', message, { errors: [{ path, message }] });
+/** One field's problem, as a 422's `errors` lists it: a JSON Pointer into the input, and what is wrong there. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * A 422 listing what is wrong with each field. The detail names each field before its message
+ * (`password is required with currentPassword`) unless one is given.
+ */
+export function validationFailed(errors: readonly FieldError[], detail?: string): AppError;
+/** The earlier form (src/http/text-guard.ts): one field, its message as the detail. */
+export function validationFailed(path: string, message: string): AppError;
+export function validationFailed(errorsOrPath: readonly FieldError[] | string, detailOrMessage?: string): AppError {
+  if (typeof errorsOrPath === 'string') {
+    assert.ok(detailOrMessage !== undefined, 'a field error has a message');
+    return validationFailed([{ path: errorsOrPath, message: detailOrMessage }], detailOrMessage);
+  }
+  assert.ok(errorsOrPath.length > 0, 'a validation failure names at least one field');
+  const detail = detailOrMessage ?? errorsOrPath.map((error) => `${error.path.replace(/^\//, '')} ${error.message}`).join('; ');
+  return new AppError('validation_failed', detail, { errors: errorsOrPath.map(({ path, message }) => ({ path, message })) });
 }

@@ -1,4 +1,4 @@
-import type { Database, Queryable } from '../db/database.ts';
+import type { Database, Transaction } from '../db/database.ts';
 import { deleteDeadCredentials } from '../db/credentials.ts';
 import { deleteExpiredIdempotencyKeys } from '../db/idempotency.ts';
 import { deleteExpiredAttempts } from '../db/login-attempts.ts';
@@ -26,7 +26,12 @@ export interface CleanupLog {
  * Deletes in batches of `batchRowsMax` rows, each its own transaction, until a batch comes back
  * short; checks the signal between batches. Returns how many rows it deleted.
  */
-async function deleteInBatches(db: Database, signal: AbortSignal, batchRowsMax: number, deleteBatch: (tx: Queryable, limit: number) => Promise<number>) {
+async function deleteInBatches(
+  db: Database,
+  signal: AbortSignal,
+  batchRowsMax: number,
+  deleteBatch: (tx: Transaction, limit: number) => Promise<number>,
+) {
   let deleted = 0;
   for (let batch = 0; batch < CLEANUP_BATCHES_PER_RUN_MAX; batch += 1) {
     signal.throwIfAborted();
@@ -44,7 +49,9 @@ async function deleteInBatches(db: Database, signal: AbortSignal, batchRowsMax: 
 export async function deleteExpired(db: Database, settings: CleanupSettings, signal: AbortSignal) {
   const batchRowsMax = settings.batchRowsMax ?? CLEANUP_BATCH_ROWS_MAX;
   return {
-    idempotencyKeys: await deleteInBatches(db, signal, batchRowsMax, (tx, limit) => deleteExpiredIdempotencyKeys(tx, settings.idempotencyKeyTtlHours, limit)),
+    idempotencyKeys: await deleteInBatches(db, signal, batchRowsMax, (tx, limit) =>
+      deleteExpiredIdempotencyKeys(tx, settings.idempotencyKeyTtlHours, limit),
+    ),
     credentials: await deleteInBatches(db, signal, batchRowsMax, (tx, limit) => deleteDeadCredentials(tx, limit)),
     loginAttempts: await deleteInBatches(db, signal, batchRowsMax, (tx, limit) => deleteExpiredAttempts(tx, settings.loginWindowS, limit)),
   };

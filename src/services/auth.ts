@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import * as credentials from '../db/credentials.ts';
 import * as attempts from '../db/login-attempts.ts';
 import * as users from '../db/users.ts';
-import type { Database, Queryable } from '../db/database.ts';
+import type { Database, Transaction } from '../db/database.ts';
 import { lesserRole, locationScope, type Actor } from '../domain/access.ts';
-import { AppError } from '../domain/errors.ts';
+import { AppError, validationFailed } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { csrfTokenFor, hashSecret, looksLikeSecret, newSecret } from '../domain/secrets.ts';
-import type { UseCaseContext } from './context.ts';
+import { inTransaction, type UseCaseContext } from './context.ts';
 import { changeCredentials, credentialCacheOf } from './credential-cache.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { presentUser } from './users.ts';
@@ -43,7 +43,7 @@ const wrongCredentials = () => new AppError('unauthenticated', 'wrong email or p
  * it throws 429, which rolls the transaction back: the refused attempt counts against nothing.
  */
 async function countPasswordAttempt(
-  tx: Queryable,
+  tx: Transaction,
   attempt: { userId: string | null; email: string; address: string },
   policy: LoginPolicy,
   what: string,
@@ -66,42 +66,34 @@ async function countPasswordAttempt(
  * password and disabled user all take the same path (an unknown email against a dummy hash)
  * and get the same 401.
  */
-export async function login(
-  ctx: UseCaseContext,
-  input: { email: string; password: string; address: string },
-  policy: LoginPolicy,
-) {
+export async function login(ctx: UseCaseContext, input: { email: string; password: string; address: string }, policy: LoginPolicy) {
+  // The counted attempt must commit before the password is checked (src/services/context.ts).
+  assert.ok(ctx.tx === undefined, 'a login runs transactions of its own');
   const email = input.email.trim();
-  const { user, counted } = await ctx.db.transaction(
-    async (tx) => {
-      const user = await users.findUserForLogin(tx, email);
-      const counted = await countPasswordAttempt(tx, { userId: user?.id ?? null, email, address: input.address }, policy, 'login');
-      return { user, counted };
-    },
-    { signal: ctx.signal },
-  );
+  const { user, counted } = await inTransaction(ctx, async (tx) => {
+    const user = await users.findUserForLogin(tx, email);
+    const counted = await countPasswordAttempt(tx, { userId: user?.id ?? null, email, address: input.address }, policy, 'login');
+    return { user, counted };
+  });
 
   const matches = await verifyPassword(user?.passwordHash, input.password);
   if (user === undefined || !matches || user.disabled) throw wrongCredentials();
 
   const secret = newSecret();
   const expiresAt = new Date(Date.now() + policy.sessionTtlHours * 3_600_000);
-  await ctx.db.transaction(
-    async (tx) => {
-      await attempts.forgiveAttempt(tx, counted);
-      await credentials.insertCredential(tx, {
-        id: uuidv7(),
-        kind: 'session',
-        userId: user.id,
-        name: null,
-        role: null,
-        secretHash: hashSecret(secret),
-        expiresAt,
-        locationIds: null,
-      });
-    },
-    { signal: ctx.signal },
-  );
+  await inTransaction(ctx, async (tx) => {
+    await attempts.forgiveAttempt(tx, counted);
+    await credentials.insertCredential(tx, {
+      id: uuidv7(),
+      kind: 'session',
+      userId: user.id,
+      name: null,
+      role: null,
+      secretHash: hashSecret(secret),
+      expiresAt,
+      locationIds: null,
+    });
+  });
   return { token: secret, csrfToken: csrfTokenFor(secret), expiresAt: expiresAt.toISOString(), user: presentUser(user) };
 }
 
@@ -119,10 +111,7 @@ export interface MeChanges {
   currentPassword?: string | undefined;
 }
 
-/** A 422 about one field of the body, named in the detail too. */
-const invalidField = (field: string, message: string) =>
-  new AppError('validation_failed', `${field} ${message}`, { errors: [{ path: `/${field}`, message }] });
-const wrongCurrentPassword = () => invalidField('currentPassword', 'is not your current password');
+const wrongCurrentPassword = () => validationFailed([{ path: '/currentPassword', message: 'is not your current password' }]);
 
 /**
  * A user changes its own name or password (PATCH /me). A new password needs the current one,
@@ -140,25 +129,24 @@ const wrongCurrentPassword = () => invalidField('currentPassword', 'is not your 
 export async function updateMe(ctx: UseCaseContext, changes: MeChanges, address: string, policy: LoginPolicy) {
   const actor = ctx.actor;
   assert.ok(actor !== null, 'PATCH /me needs an actor');
+  // A wrong current password must stay counted (src/services/context.ts).
+  assert.ok(ctx.tx === undefined, "a change of one's own password runs transactions of its own");
   if (changes.password !== undefined && changes.currentPassword === undefined) {
-    throw invalidField('currentPassword', 'is required to change the password');
+    throw validationFailed([{ path: '/currentPassword', message: 'is required to change the password' }]);
   }
   if (changes.password === undefined && changes.currentPassword !== undefined) {
-    throw invalidField('password', 'is required with currentPassword');
+    throw validationFailed([{ path: '/password', message: 'is required with currentPassword' }]);
   }
 
   let proved: { passwordHash: string; counted: attempts.AttemptCount[]; newHash: string } | undefined;
   if (changes.password !== undefined && changes.currentPassword !== undefined) {
-    const { passwordHash, counted } = await ctx.db.transaction(
-      async (tx) => {
-        const passwordHash = await credentials.lockPasswordHash(tx, actor.id);
-        assert.ok(passwordHash !== undefined, 'an authenticated user exists');
-        // The email is only used when no user was found; here the account is the user's id.
-        const counted = await countPasswordAttempt(tx, { userId: actor.id, email: '', address }, policy, 'password');
-        return { passwordHash, counted };
-      },
-      { signal: ctx.signal },
-    );
+    const { passwordHash, counted } = await inTransaction(ctx, async (tx) => {
+      const passwordHash = await credentials.lockPasswordHash(tx, actor.id);
+      assert.ok(passwordHash !== undefined, 'an authenticated user exists');
+      // The email is only used when no user was found; here the account is the user's id.
+      const counted = await countPasswordAttempt(tx, { userId: actor.id, email: '', address }, policy, 'password');
+      return { passwordHash, counted };
+    });
     if (!(await verifyPassword(passwordHash, changes.currentPassword))) throw wrongCurrentPassword();
     proved = { passwordHash, counted, newHash: await hashPassword(changes.password) };
   }
@@ -171,11 +159,11 @@ export async function updateMe(ctx: UseCaseContext, changes: MeChanges, address:
       }
       await attempts.forgiveAttempt(tx, proved.counted);
     }
-    await users.updateUser(tx, actor.id, { name: changes.name?.trim(), passwordHash: proved?.newHash });
+    const updated = await users.updateUser(tx, actor.id, { name: changes.name?.trim(), passwordHash: proved?.newHash });
     if (proved !== undefined) {
       await credentials.revokeUserCredentials(tx, actor.id, ['session'], actor.credentialKind === 'session' ? actor.credentialId : null);
     }
-    return users.findUser(tx, actor.id);
+    return updated;
   });
   assert.ok(row !== undefined, 'an authenticated user exists');
   return presentUser(row);
@@ -197,9 +185,7 @@ export async function authenticate(db: Database, secret: string, signal?: AbortS
     row = await db.connection(
       async (conn) => {
         const found = await credentials.findLiveCredential(conn, secretHash);
-        if (found !== undefined && (found.lastUsedAt === null || Date.now() - found.lastUsedAt.getTime() > 60_000)) {
-          await credentials.touchCredential(conn, found.credentialId);
-        }
+        if (found !== undefined) await credentials.touchCredential(conn, found);
         return found;
       },
       { signal },

@@ -1,6 +1,7 @@
 import { announceCredentialChange, CREDENTIALS_CHANNEL, type AuthenticatedRow } from '../db/credentials.ts';
-import type { Database, Listening, Queryable } from '../db/database.ts';
-import type { UseCaseContext } from './context.ts';
+import assert from 'node:assert/strict';
+import type { Database, Listening, Transaction } from '../db/database.ts';
+import { inTransaction, type UseCaseContext } from './context.ts';
 
 // What each credential authenticated as, remembered for a few seconds, so that a request costs
 // one database round trip instead of two (measured on GET /stock: see the README, Performance).
@@ -89,7 +90,7 @@ const caches = new WeakMap<Database, CredentialCache>();
  */
 export function startCredentialCache(db: Database, options: CredentialCacheOptions): () => Promise<void> {
   if (options.ttlS === 0) return async () => undefined;
-  if (caches.has(db)) throw new Error('this database handle already has a credential cache: one app per handle');
+  assert.ok(!caches.has(db), 'this database handle already has a credential cache: one app per handle');
   let listening: Listening | undefined;
   const cache = new CredentialCache(options, () => listening?.live === true);
   listening = db.listen(CREDENTIALS_CHANNEL, { message: () => cache.clear(), gap: () => cache.clear() });
@@ -108,17 +109,19 @@ export function credentialCacheOf(db: Database): CredentialCache | undefined {
  * Runs a change to credentials or users in one transaction that announces it to every instance
  * at its commit, then forgets what this instance remembered. It forgets even when the outcome is
  * unknown (the connection lost during COMMIT): forgetting too much only costs a lookup.
+ *
+ * It does not join a caller's transaction: this instance must forget after the commit, which only
+ * the transaction's owner sees (forgetting before it, a lookup could remember the old credential
+ * again until the NOTIFY arrives).
  */
-export async function changeCredentials<T>(ctx: UseCaseContext, work: (tx: Queryable) => Promise<T>): Promise<T> {
+export async function changeCredentials<T>(ctx: UseCaseContext, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  assert.ok(ctx.tx === undefined, 'a change to credentials is a transaction of its own');
   try {
-    return await ctx.db.transaction(
-      async (tx) => {
-        const result = await work(tx);
-        await announceCredentialChange(tx);
-        return result;
-      },
-      { signal: ctx.signal },
-    );
+    return await inTransaction(ctx, async (tx) => {
+      const result = await work(tx);
+      await announceCredentialChange(tx);
+      return result;
+    });
   } finally {
     credentialCacheOf(ctx.db)?.clear();
   }

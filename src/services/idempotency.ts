@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { Queryable } from '../db/database.ts';
+import type { Transaction } from '../db/database.ts';
 import * as idempotency from '../db/idempotency.ts';
 import type { Actor } from '../domain/access.ts';
 import { AppError } from '../domain/errors.ts';
@@ -44,7 +44,9 @@ function canonicalJson(value: unknown): string {
  * for a given request: records written earlier are compared with it.
  */
 export function fingerprint(operation: string, input: unknown): string {
-  return createHash('sha256').update(`${operation}\n${canonicalJson(input)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${operation}\n${canonicalJson(input)}`)
+    .digest('hex');
 }
 
 /** One user's key can neither replay nor block another's, as at payment APIs. */
@@ -67,7 +69,7 @@ function scopedKey(actor: Actor | null, key: string): string {
  * value is, byte for byte, `JSON.stringify` of the first one, which is how the HTTP layer answers.
  */
 export async function withIdempotency<T>(
-  tx: Queryable,
+  tx: Transaction,
   actor: Actor | null,
   request: IdempotencyRequest | undefined,
   work: () => Promise<T>,
@@ -76,7 +78,12 @@ export async function withIdempotency<T>(
   const key = scopedKey(actor, request.key);
   const stored = await idempotency.claimIdempotencyKey(tx, key, request.ttlHours);
   if (stored === 'busy') {
-    throw new AppError('idempotency_key_in_progress', 'a request with this Idempotency-Key is being processed; retry after it finishes', {}, 1);
+    throw new AppError(
+      'idempotency_key_in_progress',
+      'a request with this Idempotency-Key is being processed; retry after it finishes',
+      {},
+      1,
+    );
   }
   if (stored !== undefined) {
     if (stored.requestHash !== request.fingerprint) {

@@ -1,8 +1,8 @@
 import * as locations from '../db/locations.ts';
-import { decodeCursor, pageOf } from '../domain/cursor.ts';
-import { notFound } from '../domain/errors.ts';
+import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
+import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
-import type { UseCaseContext } from './context.ts';
+import { inTransaction, reading, type UseCaseContext } from './context.ts';
 
 export interface LocationInput {
   code: string;
@@ -12,7 +12,7 @@ export interface LocationInput {
 
 export type LocationChanges = Partial<LocationInput> & { archived?: boolean | undefined };
 
-const present = (row: locations.LocationRow) => ({
+const presentLocation = (row: locations.LocationRow) => ({
   id: row.id,
   code: row.code,
   name: row.name,
@@ -22,47 +22,56 @@ const present = (row: locations.LocationRow) => ({
   updatedAt: row.updatedAt.toISOString(),
 });
 
+/** By code, case-insensitively. */
+const BY_CODE: Keyset<locations.LocationRow & { sortKey: string }, readonly ['string']> = {
+  shape: ['string'],
+  keyOf: (row) => [row.sortKey],
+};
+
 export async function createLocation(ctx: UseCaseContext, input: LocationInput) {
-  const row = await ctx.db.transaction(
-    (tx) =>
-      locations.insertLocation(tx, {
-        id: uuidv7(),
-        code: input.code.trim(),
-        name: input.name.trim(),
-        allowNegative: input.allowNegative ?? false,
-      }),
-    { signal: ctx.signal },
+  const row = await inTransaction(ctx, (tx) =>
+    locations.insertLocation(tx, {
+      id: uuidv7(),
+      code: input.code.trim(),
+      name: input.name.trim(),
+      allowNegative: input.allowNegative ?? false,
+    }),
   );
-  return present(row);
+  return presentLocation(row);
 }
 
 export async function getLocation(ctx: UseCaseContext, id: string) {
-  const row = await ctx.db.connection((db) => locations.findLocation(db, id), { signal: ctx.signal });
+  const row = await reading(ctx, (db) => locations.findLocation(db, id));
   if (row === undefined) throw notFound('location', id);
-  return present(row);
+  return presentLocation(row);
 }
 
-export async function listLocations(
-  ctx: UseCaseContext,
-  query: { archived?: boolean | undefined; limit: number; cursor?: string | undefined },
-) {
-  const afterCode = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string'])[0];
-  const rows = await ctx.db.connection(
-    (db) => locations.listLocations(db, { archived: query.archived, afterCode, limit: query.limit }),
-    { signal: ctx.signal },
+export function listLocations(ctx: UseCaseContext, query: PageQuery & { archived?: boolean | undefined }) {
+  return readPage(
+    query,
+    BY_CODE,
+    (after) => reading(ctx, (db) => locations.listLocations(db, { archived: query.archived, after, limit: query.limit })),
+    presentLocation,
   );
-  const page = pageOf(rows, query.limit, (row) => [row.sortKey]);
-  return { items: page.items.map(present), nextCursor: page.nextCursor };
 }
 
+/**
+ * Changes a location. A new `allowNegative` is copied to its levels, where the database checks
+ * it, with stock writes blocked meanwhile; negative stock can't be disallowed while the location
+ * holds some.
+ */
 export async function updateLocation(ctx: UseCaseContext, id: string, changes: LocationChanges) {
-  const row = await ctx.db.transaction(
-    async (tx) => {
-      if (changes.allowNegative !== undefined) await locations.lockStockLevelsForFlagChange(tx);
-      return locations.updateLocation(tx, id, { ...changes, code: changes.code?.trim(), name: changes.name?.trim() });
-    },
-    { signal: ctx.signal },
-  );
+  const row = await inTransaction(ctx, async (tx) => {
+    if (changes.allowNegative !== undefined) await locations.lockStockLevelsForFlagChange(tx);
+    const row = await locations.updateLocation(tx, id, { ...changes, code: changes.code?.trim(), name: changes.name?.trim() });
+    if (row !== undefined && changes.allowNegative !== undefined) {
+      if (!changes.allowNegative && (await locations.holdsNegativeStock(tx, id))) {
+        throw new AppError('conflict', 'the location holds negative stock; bring it to zero or more before disallowing negative stock');
+      }
+      await locations.copyAllowNegativeToLevels(tx, id, changes.allowNegative);
+    }
+    return row;
+  });
   if (row === undefined) throw notFound('location', id);
-  return present(row);
+  return presentLocation(row);
 }

@@ -1,10 +1,11 @@
+import type { Transaction } from '../db/database.ts';
 import * as movements from '../db/movements.ts';
-import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
 import { assertLocations, canAccessLocation } from '../domain/access.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { compareLevelKeys, levelKeys, planMovement, resolveEntries, type MovementInput } from '../domain/movements.ts';
-import type { UseCaseContext } from './context.ts';
+import { inTransaction, reading, type UseCaseContext } from './context.ts';
 import { withIdempotency, type IdempotencyRequest, type IdempotentResult } from './idempotency.ts';
 
 function presentMovement(row: movements.MovementRow, entries: movements.LedgerEntry[]) {
@@ -56,7 +57,8 @@ export async function recordMovement(
 
   // Made here, not in the transaction, so that a lost COMMIT can be confirmed by it.
   const movementId = uuidv7(history?.occurredAt.getTime());
-  return ctx.db.transaction(
+  return inTransaction(
+    ctx,
     (tx) =>
       withIdempotency(tx, ctx.actor, idempotencyRequest, async () => {
         await checkReferences(tx, input, productIds, locationIds);
@@ -81,17 +83,12 @@ export async function recordMovement(
         balances.sort(compareLevelKeys);
         return { ...presentMovement({ ...row, createdByName: ctx.actor?.name ?? null }, entries), balances };
       }),
-    { signal: ctx.signal, confirm: (db) => movements.movementExists(db, movementId) },
+    { confirm: (db) => movements.movementExists(db, movementId) },
   );
 }
 
 /** Every product and location must exist; none may receive stock once archived. */
-async function checkReferences(
-  tx: Parameters<typeof movements.findReferences>[0],
-  input: MovementInput,
-  productIds: string[],
-  locationIds: string[],
-) {
+async function checkReferences(tx: Transaction, input: MovementInput, productIds: string[], locationIds: string[]) {
   const found = await movements.findReferences(tx, productIds, locationIds);
   const archived = new Map(found.map((row) => [`${row.kind}:${row.id}`, row.archived]));
   for (const id of locationIds) {
@@ -118,42 +115,56 @@ function touchesScope(ctx: UseCaseContext, row: movements.MovementRow): boolean 
 }
 
 export async function getMovement(ctx: UseCaseContext, id: string) {
-  const result = await ctx.db.connection(
-    async (db) => {
-      const row = await movements.findMovement(db, id);
-      return row === undefined ? undefined : { row, entries: await movements.findEntries(db, [id]) };
-    },
-    { signal: ctx.signal },
-  );
+  const result = await reading(ctx, async (db) => {
+    const row = await movements.findMovement(db, id);
+    return row === undefined ? undefined : { row, entries: await movements.findEntries(db, [id]) };
+  });
   if (result === undefined) throw notFound('movement', id);
   if (!touchesScope(ctx, result.row)) throw new AppError('forbidden', `movement ${id} is at a location you are not assigned to`);
   return presentMovement(result.row, result.entries);
 }
 
-export async function listMovements(
-  ctx: UseCaseContext,
-  query: Omit<movements.MovementFilter, 'before'> & { cursor?: string | undefined },
-) {
-  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['timestamp', 'uuid']);
-  if (query.locationId !== undefined) assertLocations(ctx.actor, [query.locationId]);
-  const locationIds = ctx.actor?.locationIds ?? undefined;
-  const { rows, entries } = await ctx.db.connection(
-    async (db) => {
-      const rows = await movements.listMovements(db, { ...query, locationIds, before: before && [new Date(before[0]!), before[1]!] });
-      const entries = await movements.findEntries(db, rows.slice(0, query.limit).map((row) => row.id));
-      return { rows, entries };
+type MovementWithEntries = movements.MovementRow & { entries: movements.LedgerEntry[] };
+
+/** Newest first, ties broken by id. */
+const NEWEST_FIRST: Keyset<MovementWithEntries, readonly ['timestamp', 'uuid']> = {
+  shape: ['timestamp', 'uuid'],
+  keyOf: (row) => [row.createdAt.toISOString(), row.id],
+};
+
+export function listMovements(ctx: UseCaseContext, query: PageQuery & Omit<movements.MovementFilter, 'after'>) {
+  return readPage(
+    query,
+    NEWEST_FIRST,
+    (after) => {
+      // After the cursor's check, as ever: a bad cursor is a 422 before a location is a 403.
+      if (query.locationId !== undefined) assertLocations(ctx.actor, [query.locationId]);
+      const locationIds = ctx.actor?.locationIds ?? undefined;
+      return reading(ctx, async (db): Promise<MovementWithEntries[]> => {
+        const rows = await movements.listMovements(db, {
+          productId: query.productId,
+          locationId: query.locationId,
+          type: query.type,
+          from: query.from,
+          to: query.to,
+          locationIds,
+          after: after && [new Date(after[0]), after[1]],
+          limit: query.limit,
+        });
+        // One query for the entries of the whole page (not of the row past it, which is not answered).
+        const entries = await movements.findEntries(
+          db,
+          rows.slice(0, query.limit).map((row) => row.id),
+        );
+        const byMovement = new Map<string, movements.LedgerEntry[]>();
+        for (const entry of entries) {
+          const list = byMovement.get(entry.movementId);
+          if (list === undefined) byMovement.set(entry.movementId, [entry]);
+          else list.push(entry);
+        }
+        return rows.map((row) => ({ ...row, entries: byMovement.get(row.id) ?? [] }));
+      });
     },
-    { signal: ctx.signal },
+    (row) => presentMovement(row, row.entries),
   );
-  const byMovement = new Map<string, movements.LedgerEntry[]>();
-  for (const entry of entries) {
-    const list = byMovement.get(entry.movementId);
-    if (list === undefined) byMovement.set(entry.movementId, [entry]);
-    else list.push(entry);
-  }
-  const page = pageOf(rows, query.limit, (row) => [row.createdAt.toISOString(), row.id]);
-  return {
-    items: page.items.map((row) => presentMovement(row, byMovement.get(row.id) ?? [])),
-    nextCursor: page.nextCursor,
-  };
 }

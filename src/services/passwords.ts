@@ -12,9 +12,14 @@ export function hashPassword(password: string): Promise<string> {
 
 let dummyHash: Promise<string> | undefined;
 
+/** The hash an unknown email is verified against: of a random password, made once. */
+function dummy(): Promise<string> {
+  return (dummyHash ??= hashPassword(randomBytes(16).toString('hex')));
+}
+
 /** Computes the dummy hash ahead of the first login, so that the first unknown email isn't slower. */
 export function prepareDummyHash(): void {
-  dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
+  void dummy();
 }
 
 /**
@@ -22,7 +27,7 @@ export function prepareDummyHash(): void {
  * dummy hash anyway, so that an unknown email takes as long to refuse as a wrong password.
  */
 export async function verifyPassword(storedHash: string | undefined, password: string): Promise<boolean> {
-  prepareDummyHash();
-  const matches = await verify(storedHash ?? (await dummyHash!), password).catch(() => false);
+  const dummyHashed = dummy(); // made on any first check, so that the first unknown email isn't slower
+  const matches = await verify(storedHash ?? (await dummyHashed), password).catch(() => false);
   return storedHash !== undefined && matches;
 }

@@ -1,8 +1,8 @@
 import * as products from '../db/products.ts';
-import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
-import type { UseCaseContext } from './context.ts';
+import { inTransaction, reading, type UseCaseContext } from './context.ts';
 
 export interface ProductInput {
   sku: string;
@@ -32,42 +32,48 @@ export const presentProduct = (row: products.ProductRow) => ({
   updatedAt: row.updatedAt.toISOString(),
 });
 
+/** By SKU, case-insensitively. */
+const BY_SKU: Keyset<products.ProductRow & { sortKey: string }, readonly ['string']> = {
+  shape: ['string'],
+  keyOf: (row) => [row.sortKey],
+};
+
 export async function createProduct(ctx: UseCaseContext, input: ProductInput) {
-  const row = await ctx.db.transaction(
-    (tx) =>
-      products.insertProduct(tx, uuidv7(), {
-        sku: input.sku.trim(),
-        name: input.name.trim(),
-        description: input.description ?? null,
-        categoryId: input.categoryId ?? null,
-        unit: input.unit ?? 'pcs',
-        barcode: input.barcode ?? null,
-        reorderPoint: input.reorderPoint ?? 0,
-      }),
-    { signal: ctx.signal },
+  const row = await inTransaction(ctx, (tx) =>
+    products.insertProduct(tx, uuidv7(), {
+      sku: input.sku.trim(),
+      name: input.name.trim(),
+      description: input.description ?? null,
+      categoryId: input.categoryId ?? null,
+      unit: input.unit ?? 'pcs',
+      barcode: input.barcode ?? null,
+      reorderPoint: input.reorderPoint ?? 0,
+    }),
   );
   return presentProduct(row);
 }
 
 export async function getProduct(ctx: UseCaseContext, id: string) {
-  const row = await ctx.db.connection((db) => products.findProduct(db, id), { signal: ctx.signal });
+  const row = await reading(ctx, (db) => products.findProduct(db, id));
   if (row === undefined) throw notFound('product', id);
   return presentProduct(row);
 }
 
-export async function listProducts(
+export function listProducts(
   ctx: UseCaseContext,
-  query: { q?: string | undefined; categoryId?: string | undefined; archived?: boolean | undefined; limit: number; cursor?: string | undefined },
+  query: PageQuery & { q?: string | undefined; categoryId?: string | undefined; archived?: boolean | undefined },
 ) {
-  const afterSku = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string'])[0];
   // A scanner adds a newline or tab to what it read; typed search text may carry spaces.
   const q = query.q?.trim();
-  const rows = await ctx.db.connection(
-    (db) => products.listProducts(db, { ...query, q, afterSku }),
-    { signal: ctx.signal },
+  return readPage(
+    query,
+    BY_SKU,
+    (after) =>
+      reading(ctx, (db) =>
+        products.listProducts(db, { q, categoryId: query.categoryId, archived: query.archived, after, limit: query.limit }),
+      ),
+    presentProduct,
   );
-  const page = pageOf(rows, query.limit, (row) => [row.sortKey]);
-  return { items: page.items.map(presentProduct), nextCursor: page.nextCursor };
 }
 
 /** How many of the products that share the best match a refused lookup names. */
@@ -84,7 +90,7 @@ const LOOKUP_CANDIDATES_MAX = 10;
  */
 export async function lookupProduct(ctx: UseCaseContext, scanned: string) {
   const code = scanned.trim();
-  const rows = await ctx.db.connection((db) => products.lookupProducts(db, code, LOOKUP_CANDIDATES_MAX), { signal: ctx.signal });
+  const rows = await reading(ctx, (db) => products.lookupProducts(db, code, LOOKUP_CANDIDATES_MAX));
   const [best, next] = rows;
   if (best === undefined) throw new AppError('not_found', `no product has the barcode or SKU ${JSON.stringify(code)}`);
   if (next !== undefined && next.byBarcode === best.byBarcode && next.archived === best.archived) {
@@ -101,9 +107,8 @@ export async function lookupProduct(ctx: UseCaseContext, scanned: string) {
 }
 
 export async function updateProduct(ctx: UseCaseContext, id: string, changes: ProductChanges) {
-  const row = await ctx.db.transaction(
-    (tx) => products.updateProduct(tx, id, { ...changes, sku: changes.sku?.trim(), name: changes.name?.trim() }),
-    { signal: ctx.signal },
+  const row = await inTransaction(ctx, (tx) =>
+    products.updateProduct(tx, id, { ...changes, sku: changes.sku?.trim(), name: changes.name?.trim() }),
   );
   if (row === undefined) throw notFound('product', id);
   return presentProduct(row);

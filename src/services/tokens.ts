@@ -1,10 +1,11 @@
+import assert from 'node:assert/strict';
 import * as credentials from '../db/credentials.ts';
 import { exceeds, type Actor, type Role } from '../domain/access.ts';
-import { decodeCursor, pageOf } from '../domain/cursor.ts';
-import { AppError, notFound } from '../domain/errors.ts';
+import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
+import { AppError, notFound, validationFailed } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { hashSecret, newSecret } from '../domain/secrets.ts';
-import type { UseCaseContext } from './context.ts';
+import { inTransaction, reading, type UseCaseContext } from './context.ts';
 import { changeCredentials } from './credential-cache.ts';
 
 // API tokens for integrations: created by a user, acting on its behalf with a role no higher than
@@ -24,9 +25,15 @@ const presentToken = (row: credentials.TokenRow) => ({
 });
 
 function actorOf(ctx: UseCaseContext): Actor {
-  if (ctx.actor === null) throw new Error('API tokens belong to a user: this use case needs an actor');
+  assert.ok(ctx.actor !== null, 'API tokens belong to a user: this use case needs an actor');
   return ctx.actor;
 }
+
+/** Newest first: ids are UUIDv7, ordered by creation time. */
+const NEWEST_FIRST: Keyset<credentials.TokenRow, readonly ['uuid']> = {
+  shape: ['uuid'],
+  keyOf: (row) => [row.id],
+};
 
 export interface TokenInput {
   name: string;
@@ -47,23 +54,21 @@ export async function createToken(ctx: UseCaseContext, input: TokenInput) {
   const role = input.role ?? actor.role;
   if (exceeds(role, actor.role)) throw new AppError('forbidden', `a token's role can't exceed your own (${actor.role})`);
   if (input.expiresAt !== undefined && input.expiresAt.getTime() <= Date.now()) {
-    throw new AppError('validation_failed', 'expiresAt must be in the future', { errors: [{ path: '/expiresAt', message: 'must be in the future' }] });
+    throw validationFailed([{ path: '/expiresAt', message: 'must be in the future' }]);
   }
   const locationIds = tokenLocations(actor, input.locationIds ?? null);
   const secret = newSecret();
-  const row = await ctx.db.transaction(
-    (tx) =>
-      credentials.insertCredential(tx, {
-        id: uuidv7(),
-        kind: 'token',
-        userId: actor.id,
-        name: input.name.trim(),
-        role,
-        secretHash: hashSecret(secret),
-        expiresAt: input.expiresAt ?? null,
-        locationIds,
-      }),
-    { signal: ctx.signal },
+  const row = await inTransaction(ctx, (tx) =>
+    credentials.insertCredential(tx, {
+      id: uuidv7(),
+      kind: 'token',
+      userId: actor.id,
+      name: input.name.trim(),
+      role,
+      secretHash: hashSecret(secret),
+      expiresAt: input.expiresAt ?? null,
+      locationIds,
+    }),
   );
   return { ...presentToken(row), token: secret };
 }
@@ -89,13 +94,15 @@ function tokenLocations(actor: Actor, requested: readonly string[] | null): read
 }
 
 /** One's own live tokens, newest first; an admin sees everyone's (or one user's, with `userId`). */
-export async function listTokens(ctx: UseCaseContext, query: { userId?: string | undefined; limit: number; cursor?: string | undefined }) {
+export async function listTokens(ctx: UseCaseContext, query: PageQuery & { userId?: string | undefined }) {
   const actor = actorOf(ctx);
-  const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
   const userId = actor.role === 'admin' ? query.userId : actor.id;
-  const rows = await ctx.db.connection((db) => credentials.listTokens(db, { userId, before, limit: query.limit }), { signal: ctx.signal });
-  const page = pageOf(rows, query.limit, (row) => [row.id]);
-  return { items: page.items.map(presentToken), nextCursor: page.nextCursor };
+  return readPage(
+    query,
+    NEWEST_FIRST,
+    (after) => reading(ctx, (db) => credentials.listTokens(db, { userId, after, limit: query.limit })),
+    presentToken,
+  );
 }
 
 /** Revokes a token at once. Another user's token is "not found" to anyone but an admin. */

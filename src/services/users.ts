@@ -1,11 +1,12 @@
 import * as credentials from '../db/credentials.ts';
 import * as users from '../db/users.ts';
 import * as attempts from '../db/login-attempts.ts';
+import assert from 'node:assert/strict';
 import type { Role } from '../domain/access.ts';
-import { decodeCursor, pageOf } from '../domain/cursor.ts';
+import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
-import type { UseCaseContext } from './context.ts';
+import { inTransaction, reading, type UseCaseContext } from './context.ts';
 import { changeCredentials } from './credential-cache.ts';
 import { hashPassword } from './passwords.ts';
 
@@ -31,42 +32,43 @@ export const presentUser = (row: users.UserRow) => ({
   updatedAt: row.updatedAt.toISOString(),
 });
 
+/** By email, case-insensitively. */
+const BY_EMAIL: Keyset<users.UserRow & { sortKey: string }, readonly ['string']> = {
+  shape: ['string'],
+  keyOf: (row) => [row.sortKey],
+};
+
 export async function createUser(ctx: UseCaseContext, input: UserInput) {
   // Hashing takes tens of milliseconds: done before the transaction, not while holding a connection.
   const passwordHash = await hashPassword(input.password);
   const id = uuidv7();
-  const row = await ctx.db.transaction(
-    async (tx) => {
-      await users.insertUser(tx, {
-        id,
-        email: input.email.trim(),
-        name: input.name.trim(),
-        role: input.role,
-        passwordHash,
-        disabled: input.disabled ?? false,
-      });
-      await users.replaceUserLocations(tx, id, input.locationIds ?? []);
-      return users.findUser(tx, id);
-    },
-    { signal: ctx.signal },
-  );
-  return presentUser(row!);
+  const row = await inTransaction(ctx, async (tx) => {
+    const inserted = await users.insertUser(tx, {
+      id,
+      email: input.email.trim(),
+      name: input.name.trim(),
+      role: input.role,
+      passwordHash,
+      disabled: input.disabled ?? false,
+    });
+    return { ...inserted, locationIds: await users.replaceUserLocations(tx, id, input.locationIds ?? []) };
+  });
+  return presentUser(row);
 }
 
 export async function getUser(ctx: UseCaseContext, id: string) {
-  const row = await ctx.db.connection((db) => users.findUser(db, id), { signal: ctx.signal });
+  const row = await reading(ctx, (db) => users.findUser(db, id));
   if (row === undefined) throw notFound('user', id);
   return presentUser(row);
 }
 
-export async function listUsers(
-  ctx: UseCaseContext,
-  query: { role?: Role | undefined; disabled?: boolean | undefined; limit: number; cursor?: string | undefined },
-) {
-  const afterEmail = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['string'])[0];
-  const rows = await ctx.db.connection((db) => users.listUsers(db, { ...query, afterEmail }), { signal: ctx.signal });
-  const page = pageOf(rows, query.limit, (row) => [row.sortKey]);
-  return { items: page.items.map(presentUser), nextCursor: page.nextCursor };
+export function listUsers(ctx: UseCaseContext, query: PageQuery & { role?: Role | undefined; disabled?: boolean | undefined }) {
+  return readPage(
+    query,
+    BY_EMAIL,
+    (after) => reading(ctx, (db) => users.listUsers(db, { role: query.role, disabled: query.disabled, after, limit: query.limit })),
+    presentUser,
+  );
 }
 
 /**
@@ -84,18 +86,19 @@ export async function updateUser(ctx: UseCaseContext, id: string, changes: UserC
         throw new AppError('conflict', 'this is the last active admin: make another admin first');
       }
     }
-    const found = await users.updateUser(tx, id, {
+    const updated = await users.updateUser(tx, id, {
       email: changes.email?.trim(),
       name: changes.name?.trim(),
       role: changes.role,
       passwordHash,
       disabled: changes.disabled,
     });
-    if (!found) return undefined;
-    if (changes.locationIds !== undefined) await users.replaceUserLocations(tx, id, changes.locationIds);
+    if (updated === undefined) return undefined;
+    const locationIds =
+      changes.locationIds === undefined ? updated.locationIds : await users.replaceUserLocations(tx, id, changes.locationIds);
     if (changes.disabled === true) await credentials.revokeUserCredentials(tx, id, ['session', 'token']);
     else if (passwordHash !== undefined) await credentials.revokeUserCredentials(tx, id, ['session']);
-    return users.findUser(tx, id);
+    return { ...updated, locationIds };
   });
   if (row === undefined) throw notFound('user', id);
   return presentUser(row);
@@ -107,7 +110,9 @@ export async function updateUser(ctx: UseCaseContext, id: string, changes: UserC
  * instances starting together race on the unique email, and the losers see it taken.
  */
 export async function createFirstAdmin(ctx: UseCaseContext, admin: { email: string; password: string; name?: string }): Promise<boolean> {
-  const count = await ctx.db.connection((db) => users.countUsers(db), { signal: ctx.signal });
+  // It recovers from a conflict, which a joined use case can't (src/services/context.ts).
+  assert.ok(ctx.tx === undefined, 'creating the first admin is a transaction of its own');
+  const count = await reading(ctx, (db) => users.countUsers(db));
   if (count > 0) return false;
   try {
     await createUser(ctx, { email: admin.email, name: admin.name ?? 'Administrator', role: 'admin', password: admin.password });
@@ -129,10 +134,11 @@ export async function resetPassword(ctx: UseCaseContext, email: string, password
   const row = await changeCredentials(ctx, async (tx) => {
     const user = await users.findUserForLogin(tx, email.trim());
     if (user === undefined) return undefined;
-    await users.updateUser(tx, user.id, { passwordHash });
+    const updated = await users.updateUser(tx, user.id, { passwordHash });
+    assert.ok(updated !== undefined, 'a user found in this transaction is still there');
     await credentials.revokeUserCredentials(tx, user.id, ['session']);
     await attempts.forgetAccountAttempts(tx, user.id);
-    return users.findUser(tx, user.id);
+    return updated;
   });
   if (row === undefined) throw new AppError('not_found', `no user has the email ${email.trim()}`);
   return presentUser(row);

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { seedDemo } from '../../src/cli/seed.ts';
 import { Database } from '../../src/db/database.ts';
 import { createPgliteSource } from '../../src/db/pglite.ts';
-import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { levelsDisagreeingWithLedger } from '../support/ledger.ts';
 import { AppError } from '../../src/domain/errors.ts';
 import { authenticate, login } from '../../src/services/auth.ts';
 import { createLocation } from '../../src/services/locations.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queryable } from '../../src/db/database.ts';
-import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { levelsDisagreeingWithLedger } from '../support/ledger.ts';
 import { loginAsAdmin } from '../support/server-process.ts';
 
 // What every fault test shares: real HTTP write load against 127.0.0.1, a record of every answer,

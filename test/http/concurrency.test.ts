@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { claimIdempotencyKey, saveIdempotencyKey } from '../../src/db/idempotency.ts';
-import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { levelsDisagreeingWithLedger } from '../support/ledger.ts';
 import { createLocation, createProduct, stockUp } from '../support/factories.ts';
 import { createHarness, listen, usingPostgres, type Harness } from '../support/helpers.ts';
 

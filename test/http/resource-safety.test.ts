@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Queryable } from '../../src/db/database.ts';
-import { levelsDisagreeingWithLedger } from '../../src/db/stock.ts';
+import { levelsDisagreeingWithLedger } from '../support/ledger.ts';
 import { uuidv7 } from '../../src/domain/ids.ts';
 import { seededRandom } from '../../src/domain/random.ts';
 import { createLocation, createProduct, stockUp } from '../support/factories.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { levelsDisagreeingWithLedger } from '../../../src/db/stock.ts';
+import { levelsDisagreeingWithLedger } from '../../support/ledger.ts';
 import { createLocation, createProduct, recordMovement } from '../../support/factories.ts';
 import { api, createHarness, type Harness, type TestApp } from '../../support/helpers.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { levelsDisagreeingWithLedger } from '../../../src/db/stock.ts';
+import { levelsDisagreeingWithLedger } from '../../support/ledger.ts';
 import { createLocation, createProduct, recordMovement, stockUp } from '../../support/factories.ts';
 import { api, createHarness, type ApiResponse, type Harness, type TestApp } from '../../support/helpers.ts';
 import { assertProblem, assertValidationError } from '../../support/assertions.ts';
