@@ -1,7 +1,7 @@
 import { createHarness, listen } from '../test/support/helpers.ts';
 
 // node --import tsx bench/body-cost.ts [name filter] — what a crafted body of up to
-// BODY_LIMIT_BYTES costs the event loop (src/http/json-body.ts says why it is bounded).
+// BODY_LIMIT_BYTES costs the event loop (src/http/plugins/json-body.ts says why it is bounded).
 // Part 1 sends each body BENCH_BODY_ROUNDS (7) times through app.inject, one at a time, and
 // prints the answer and the median and worst time. Part 2 (BENCH_FLOOD_S seconds, 5; 0 skips it)
 // has BENCH_FLOOD_CONNECTIONS (16) clients loop the most costly body over real HTTP, anonymous

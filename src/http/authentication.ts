@@ -4,12 +4,16 @@ import { holds, type Actor, type Permission } from '../domain/access.ts';
 import { AppError } from '../domain/errors.ts';
 import { csrfTokenFor, sameSecret } from '../domain/secrets.ts';
 import { authenticate } from '../services/auth.ts';
+import type { UseCaseContext } from '../services/context.ts';
 import type { App } from './types.ts';
 
 // Authentication and authorisation for the whole /api/v1 plugin, in one hook. Each route states
 // what it needs as `config.access` (a permission of src/domain/access.ts, or 'public'); a route
 // without one stops the app from starting. The hook runs on `onRequest`, before the body is
 // even read, so an unauthenticated request gets 401 whatever its body.
+//
+// It also sets the request's use-case context (`request.ctx`, what every service function takes
+// first), once, for every route of the plugin: a public route's has no actor.
 
 export type Access = Permission | 'public';
 
@@ -19,6 +23,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     actor: Actor | null;
+    /** The context the request's use case runs in: the database, the request's abort signal (src/http/plugins/request-scope.ts), who acts. */
+    ctx: UseCaseContext;
   }
 }
 
@@ -41,6 +47,7 @@ function presentedSecret(request: FastifyRequest): { secret: string; fromCookie:
 
 export async function authentication(api: App, { db }: { db: Database }) {
   api.decorateRequest('actor', null);
+  api.decorateRequest('ctx', null as unknown as UseCaseContext);
 
   api.addHook('onRoute', (route) => {
     if (route.config?.access === undefined) {
@@ -50,7 +57,10 @@ export async function authentication(api: App, { db }: { db: Database }) {
 
   api.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
-    if (access === 'public') return;
+    if (access === 'public') {
+      request.ctx = { db, signal: request.abortSignal, actor: null };
+      return;
+    }
     const presented = presentedSecret(request);
     if (presented === undefined) {
       reply.header('www-authenticate', 'Bearer realm="stockroom"');
@@ -72,5 +82,6 @@ export async function authentication(api: App, { db }: { db: Database }) {
       throw new AppError('forbidden', `the ${actor.role} role may not do this`);
     }
     request.actor = actor;
+    request.ctx = { db, signal: request.abortSignal, actor };
   });
 }

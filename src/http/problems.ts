@@ -4,9 +4,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AppError, type ErrorCode } from '../domain/errors.ts';
 import { formatWords, patternWords } from './schemas/common.ts';
-import { isDiscardingBody } from './early-answers.ts';
-import { ClientGoneError } from './request-scope.ts';
-import { headerLines, type HeaderList } from './security-headers.ts';
+import { isDiscardingBody } from './plugins/early-answers.ts';
+import { ClientGoneError } from './plugins/request-scope.ts';
+import { headerLines, type HeaderList } from './plugins/security-headers.ts';
 
 // One mapping from every failure to an RFC 9457 problem document (API.md, Conventions). What a
 // client is shown is the code, a title and a detail written for it: never a stack, SQL or path.
@@ -33,7 +33,12 @@ const TITLES: Record<ErrorCode | 'internal_error', string> = {
 const VALIDATION_ERRORS_MAX = 50;
 
 /** The problem document's text (also for answers written straight to a socket). */
-export function problemDocument(status: number, code: ErrorCode | 'internal_error', detail: string, extras: Record<string, unknown> = {}): string {
+export function problemDocument(
+  status: number,
+  code: ErrorCode | 'internal_error',
+  detail: string,
+  extras: Record<string, unknown> = {},
+): string {
   return JSON.stringify({ type: `urn:stockroom:problem:${code}`, title: TITLES[code], status, detail, code, ...extras });
 }
 
@@ -80,9 +85,13 @@ function validationErrors(errors: AjvError[]) {
   for (const error of errors) {
     if (found.length === VALIDATION_ERRORS_MAX) break;
     const path =
-      error.keyword === 'required' ? `${error.instancePath}/${error.params.missingProperty}`
-      : error.keyword === 'additionalProperties' ? `${error.instancePath}/${error.params.additionalProperty}`
-      : error.instancePath === '' ? '/' : error.instancePath;
+      error.keyword === 'required'
+        ? `${error.instancePath}/${error.params.missingProperty}`
+        : error.keyword === 'additionalProperties'
+          ? `${error.instancePath}/${error.params.additionalProperty}`
+          : error.instancePath === ''
+            ? '/'
+            : error.instancePath;
     const message = messageOf(error);
     // A value that fails both its format and its pattern (a UUID, a timestamp) is told once.
     const key = `${path}\u0000${message}`;
@@ -100,7 +109,7 @@ const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query s
  * its parser refuses (a malformed request line or header, headers past 16 KiB) gets 400, and one
  * whose headers or body did not arrive within the deadline gets 408 — as problem documents with
  * the security headers, like every answer. A connection whose answer has already begun, or whose
- * early answer has gone out while the rest of its body is thrown away (src/http/early-answers.ts),
+ * early answer has gone out while the rest of its body is thrown away (src/http/plugins/early-answers.ts),
  * is closed without another word: anything written now would corrupt what the client reads.
  */
 export function clientErrorHandler(securityHeaders: () => HeaderList) {
@@ -129,10 +138,11 @@ export function clientErrorHandler(securityHeaders: () => HeaderList) {
  * past its length limit). No onRequest hook has run, so the security headers are set here.
  */
 export function frameworkErrors(securityHeaders: () => HeaderList) {
-  return (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+  // Fastify does nothing with what this returns (the reply, which is thenable): it returns nothing.
+  return (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
     for (const [name, value] of securityHeaders()) reply.header(name, value);
     const detail = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL is malformed';
-    return sendProblem(reply, 400, 'bad_request', detail);
+    void sendProblem(reply, 400, 'bad_request', detail);
   };
 }
 
@@ -189,7 +199,12 @@ export function registerProblemHandlers(app: FastifyInstance) {
     }
     switch (error.code) {
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return sendProblem(reply, 400, 'bad_request', `Content-Type ${request.headers['content-type'] ?? '(none)'} is not accepted here; send application/json`);
+        return sendProblem(
+          reply,
+          400,
+          'bad_request',
+          `Content-Type ${request.headers['content-type'] ?? '(none)'} is not accepted here; send application/json`,
+        );
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         return sendProblem(reply, 400, 'bad_request', 'the JSON body is empty');
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -211,8 +226,12 @@ export function registerProblemHandlers(app: FastifyInstance) {
     request.log.error({ err: error }, 'unhandled error');
     return sendProblem(reply, 500, 'internal_error', 'something went wrong on our side; it has been logged');
   });
+}
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, 404, 'not_found', `there is no ${request.method} ${request.url.split('?')[0]}`),
-  );
+/**
+ * The answer to a request no route serves: the API's under /api/v1 (src/http/routes/index.ts),
+ * and today every other path's too (src/http/plugins/not-found.ts).
+ */
+export function sendNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return sendProblem(reply, 404, 'not_found', `there is no ${request.method} ${request.url.split('?')[0]}`);
 }

@@ -1,62 +1,75 @@
 import { Type } from 'typebox';
 import { fingerprint } from '../../services/idempotency.ts';
 import * as service from '../../services/movements.ts';
-import * as stock from '../../services/stock.ts';
-import { IdParams, Page, lastInstantOf, problems, readDateOrTimestamp, readTimeRange } from '../schemas/common.ts';
-import { CreateMovementSchema, IdempotencyHeaders, MovementQuerySchema, StockQuerySchema } from '../schemas/stock.ts';
-import { contextOf, type App, type RouteOptions } from '../types.ts';
+import { IdParams, Page, problems } from '../schemas/common.ts';
+import { readTimeRange } from '../schemas/dates.ts';
+import { CreateMovementSchema, IdempotencyHeaders, MovementQuerySchema } from '../schemas/movements.ts';
+import type { App, RouteOptions } from '../types.ts';
 
-export async function movementRoutes(app: App, { db, idempotencyKeyTtlHours }: RouteOptions) {
-  app.post('/movements', {
-    config: { access: 'stock:write' },
-    schema: {
-      tags: ['stock'],
-      summary: 'Record a movement',
-      description:
-        'All lines apply or none. With an Idempotency-Key, a repeat of the same request answers the first answer again ' +
-        '(header Idempotent-Replayed: true) and writes nothing.',
-      headers: IdempotencyHeaders,
-      body: CreateMovementSchema,
-      response: { 201: Type.Ref('RecordedMovement'), ...problems(401, 403, 400, 404, 409, 413, 422, 503, 504) },
+export async function movementRoutes(app: App, { idempotencyKeyTtlHours }: Pick<RouteOptions, 'idempotencyKeyTtlHours'>) {
+  app.post(
+    '/movements',
+    {
+      config: { access: 'stock:write' },
+      schema: {
+        tags: ['stock'],
+        summary: 'Record a movement',
+        description:
+          'All lines apply or none. With an Idempotency-Key, a repeat of the same request answers the first answer again ' +
+          '(header Idempotent-Replayed: true) and writes nothing.',
+        headers: IdempotencyHeaders,
+        body: CreateMovementSchema,
+        response: { 201: Type.Ref('RecordedMovement'), ...problems(401, 403, 400, 404, 409, 413, 422, 503, 504) },
+      },
     },
-  }, async (request, reply) => {
-    const key = request.headers['idempotency-key'];
-    const result = await service.recordMovement(
-      contextOf(request, db),
-      request.body,
-      key === undefined
-        ? undefined
-        : { key, fingerprint: fingerprint('POST /api/v1/movements', request.body), ttlHours: idempotencyKeyTtlHours },
-    );
-    if (result.replayed) reply.header('idempotent-replayed', 'true');
-    else app.metrics.movementsWritten.inc({ type: request.body.type });
-    // Serialised by JSON.stringify, not the response schema: a replayed value is parsed from the
-    // JSON.stringify text the first value was stored as (by this version or an earlier one, which
-    // answered that text), and JSON.stringify gives that text back, so a replay is the first answer
-    // byte for byte.
-    return reply.code(201).type('application/json').send(JSON.stringify(result.value));
-  });
+    async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      const result = await service.recordMovement(
+        request.ctx,
+        request.body,
+        key === undefined
+          ? undefined
+          : { key, fingerprint: fingerprint('POST /api/v1/movements', request.body), ttlHours: idempotencyKeyTtlHours },
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      else app.metrics.movementsWritten.inc({ type: request.body.type });
+      // Serialised by JSON.stringify, not the response schema: a replayed value is parsed from the
+      // JSON.stringify text the first value was stored as (by this version or an earlier one, which
+      // answered that text), and JSON.stringify gives that text back, so a replay is the first answer
+      // byte for byte.
+      return reply.code(201).type('application/json').send(JSON.stringify(result.value));
+    },
+  );
 
-  app.get('/movements', {
-    config: { access: 'read' },
-    schema: { tags: ['stock'], summary: 'The movement history, newest first', description: 'from is inclusive and to exclusive; a date as to includes that whole UTC day. from after to is refused (422).', querystring: MovementQuerySchema, response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(401, 403, 422) } },
-  }, (request) => {
-    const { from, to, ...query } = request.query;
-    return service.listMovements(contextOf(request, db), { ...query, ...readTimeRange(from, to) });
-  });
+  app.get(
+    '/movements',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['stock'],
+        summary: 'The movement history, newest first',
+        description: 'from is inclusive and to exclusive; a date as to includes that whole UTC day. from after to is refused (422).',
+        querystring: MovementQuerySchema,
+        response: { 200: Page(Type.Ref('Movement'), 'Movement'), ...problems(401, 403, 422) },
+      },
+    },
+    (request) => {
+      const { from, to, ...query } = request.query;
+      return service.listMovements(request.ctx, { ...query, ...readTimeRange(from, to) });
+    },
+  );
 
-  app.get('/movements/:id', {
-    config: { access: 'read' },
-    schema: { tags: ['stock'], summary: 'Get a movement', params: IdParams, response: { 200: Type.Ref('Movement'), ...problems(401, 403, 404) } },
-  }, (request) => service.getMovement(contextOf(request, db), request.params.id));
-
-  app.get('/stock', {
-    config: { access: 'read' },
-    schema: { tags: ['stock'], summary: 'Stock levels', querystring: StockQuerySchema, response: { 200: Page(Type.Ref('StockLevel'), 'StockLevel'), ...problems(401, 403, 422) } },
-  }, (request) => {
-    const { asOf, ...query } = request.query;
-    // Inclusive: a date is its closing stock, the ledger to the day's last millisecond (the ledger's times are whole milliseconds).
-    const at = asOf === undefined ? undefined : lastInstantOf(readDateOrTimestamp(asOf, '/asOf'));
-    return stock.listStock(contextOf(request, db), { ...query, asOf: at });
-  });
+  app.get(
+    '/movements/:id',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['stock'],
+        summary: 'Get a movement',
+        params: IdParams,
+        response: { 200: Type.Ref('Movement'), ...problems(401, 403, 404) },
+      },
+    },
+    (request) => service.getMovement(request.ctx, request.params.id),
+  );
 }

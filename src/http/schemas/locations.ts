@@ -29,3 +29,6 @@ export const UpdateLocationSchema = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 export const LocationQuerySchema = Type.Object({ ...PageQuery, archived: Type.Optional(Type.Boolean()) });
+
+/** The schemas routes refer to by $id (Type.Ref('Location')), added where they can see them (src/http/routes/index.ts). */
+export const locationSchemas = [LocationSchema];

@@ -9,9 +9,15 @@ import fp from 'fastify-plugin';
 // reset, and the reset throws away the answer it has not read yet: the client sees EPIPE or
 // ECONNRESET instead of the 413 (DESIGN.md, known pitfalls). So the connection is kept, and the
 // rest of the body is read and thrown away, as nginx's lingering_close does, within bounds: at
-// most `discardMaxBytes` more, and no longer than the request's deadline to arrive
-// (REQUEST_TIMEOUT_MS, which the HTTP server enforces: src/app.ts). Past either the
-// connection is destroyed. Once the body has ended, the connection serves the next request.
+// most EARLY_ANSWER_DISCARD_MAX_BYTES more, and no longer than the request's deadline to arrive
+// (REQUEST_TIMEOUT_MS, which the HTTP server enforces: src/http/server-options.ts). Past either
+// the connection is destroyed. Once the body has ended, the connection serves the next request.
+
+/**
+ * How much of a body answered before it arrived (413, 401, …) is read and thrown away, so that
+ * the answer reaches a client still sending it, before the connection is cut instead.
+ */
+export const EARLY_ANSWER_DISCARD_MAX_BYTES = 64 * 1024 * 1024;
 
 const discarding = new WeakSet<Socket>();
 
@@ -21,7 +27,7 @@ export function isDiscardingBody(socket: Socket): boolean {
 }
 
 export const earlyAnswers = fp(
-  async (app: FastifyInstance, { discardMaxBytes }: { discardMaxBytes: number }) => {
+  async (app: FastifyInstance) => {
     app.addHook('onSend', (request, reply, payload, done) => {
       const incoming = request.raw;
       if (!incoming.complete && !incoming.destroyed) {
@@ -33,7 +39,7 @@ export const earlyAnswers = fp(
         let discarded = 0;
         const onData = (chunk: Buffer) => {
           discarded += chunk.length;
-          if (discarded > discardMaxBytes) socket.destroy();
+          if (discarded > EARLY_ANSWER_DISCARD_MAX_BYTES) socket.destroy();
         };
         const stop = () => {
           incoming.off('data', onData);

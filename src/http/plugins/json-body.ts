@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError } from '../domain/errors.ts';
+import { AppError } from '../../domain/errors.ts';
 
 // What a JSON body may cost before anyone has looked at it. A body's bytes are bounded
 // (BODY_LIMIT_BYTES), but within a megabyte its cost depends on its shape. 350,000 empty objects,
@@ -76,6 +76,9 @@ function excessOf(text: string): string | undefined {
 
 export const jsonBody = fp(
   async (app: FastifyInstance) => {
+    // The API speaks JSON only; any other body type is a 400 (API.md), not a string to validate.
+    app.removeContentTypeParser('text/plain');
+
     // Routes registered after this plugin (the whole API) and declared public get the small limit.
     const serverBodyLimitBytes = app.initialConfig.bodyLimit ?? PUBLIC_BODY_LIMIT_BYTES;
     app.addHook('onRoute', (route) => {
@@ -96,7 +99,7 @@ export const jsonBody = fp(
         done(new AppError('payload_too_large', `${excess}, more than any request needs`), undefined);
         return;
       }
-      parse(request, body as string, done);
+      void parse(request, body as string, done);
     });
   },
   { name: 'json-body' },

@@ -1,18 +1,6 @@
 import { Type } from 'typebox';
 import { Name, NOT_BLANK_PATTERN, Nullable, PageQuery, Timestamp, TRIMMED_PATTERN, Uuid } from './common.ts';
 
-
-export const CategorySchema = Type.Object(
-  { id: Uuid, name: Type.String(), parentId: Nullable(Uuid), createdAt: Timestamp, updatedAt: Timestamp },
-  { $id: 'Category' },
-);
-export const CreateCategorySchema = Type.Object({ name: Name, parentId: Type.Optional(Nullable(Uuid)) }, { additionalProperties: false });
-export const UpdateCategorySchema = Type.Object(
-  { name: Type.Optional(Name), parentId: Type.Optional(Nullable(Uuid)) },
-  { additionalProperties: false, minProperties: 1 },
-);
-export const CategoryQuerySchema = Type.Object({ ...PageQuery, parentId: Type.Optional(Uuid) });
-
 const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: TRIMMED_PATTERN, description: 'Unique, case-insensitively' });
 const Unit = Type.String({ minLength: 1, maxLength: 16, description: 'Base unit of quantities, e.g. pcs, g, ml' });
 const Description = Nullable(Type.String({ maxLength: 4000 }));
@@ -89,3 +77,6 @@ export const ProductLookupQuerySchema = Type.Object({
       'matches the barcode exactly, or else the SKU case-insensitively (the whole SKU)',
   }),
 });
+
+/** The schemas routes refer to by $id (Type.Ref('Product')), added where they can see them (src/http/routes/index.ts). */
+export const productSchemas = [ProductSchema];

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { sendProblem } from './problems.ts';
+import { sendProblem } from '../problems.ts';
 
 // Shutting down (DESIGN.md pattern 2): once closing starts, requests that still arrive on open
 // connections are refused with 503, answers close their connection, and connections with no

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { AppError } from '../domain/errors.ts';
+import { AppError } from '../../domain/errors.ts';
 
 // Every request gets a deadline and an abort signal: the signal fires when the deadline passes or
 // the client goes away, and the transaction owner (src/db/database.ts) then cancels the running

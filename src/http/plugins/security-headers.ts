@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import helmet from 'helmet';
 
 // The security headers of every answer, helmet's (DESIGN.md). They don't depend on the request,
@@ -8,6 +10,14 @@ import helmet from 'helmet';
 // @fastify/helmet does, rebuilt it, policy parsing and all, each time: about 3 % of GET /stock's CPU.
 
 export type HeaderList = readonly (readonly [name: string, value: string])[];
+
+/**
+ * Where the app keeps its list: empty until this plugin has read the documentation's policy, and
+ * read from there by the answers no hook sees (src/http/server-options.ts, src/http/problems.ts).
+ */
+export interface SecurityHeaderHolder {
+  list: HeaderList;
+}
 
 /**
  * The policy admits the documentation page's own scripts and styles (its hashes, if any) and
@@ -20,7 +30,8 @@ export function securityHeaders(docs: { script: string[]; style: string[] }): He
     setHeader: (name: string, value: string | number) => headers.set(name.toLowerCase(), String(value)),
     removeHeader: (name: string) => headers.delete(name.toLowerCase()),
   };
-  let failure: unknown;
+  // helmet calls back at once: with nothing, or with what went wrong.
+  const failures: unknown[] = [];
   helmet({
     contentSecurityPolicy: {
       directives: {
@@ -32,9 +43,9 @@ export function securityHeaders(docs: { script: string[]; style: string[] }): He
       },
     },
   })({} as IncomingMessage, recorder as unknown as ServerResponse, (error?: unknown) => {
-    failure = error;
+    if (error !== undefined) failures.push(error);
   });
-  if (failure !== undefined) throw failure;
+  if (failures.length > 0) throw failures[0];
   return [...headers];
 }
 
@@ -42,3 +53,19 @@ export function securityHeaders(docs: { script: string[]; style: string[] }): He
 export function headerLines(headers: HeaderList): string {
   return headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
 }
+
+/**
+ * Sets the headers on every answer Fastify sends. Registered after the OpenAPI plugin (whose
+ * documentation page the policy admits: app.swaggerCSP), and before anything is served.
+ */
+export const securityHeaderPlugin = fp(
+  async (app: FastifyInstance, { holder }: { holder: SecurityHeaderHolder }) => {
+    const headers = securityHeaders(app.swaggerCSP);
+    holder.list = headers;
+    app.addHook('onRequest', (_request, reply, done) => {
+      for (const [name, value] of headers) reply.raw.setHeader(name, value);
+      done();
+    });
+  },
+  { name: 'security-headers', dependencies: ['openapi'] },
+);

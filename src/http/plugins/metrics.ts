@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Database } from '../db/database.ts';
+import type { Database } from '../../db/database.ts';
 
 // GET /metrics in Prometheus text: requests and latencies by route, the pool, event-loop delay
 // (prom-client's default process metrics) and movements written. One registry per app, so that

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { validationFailed } from '../domain/errors.ts';
+import { validationFailed } from '../../domain/errors.ts';
 
 // PostgreSQL text can't hold U+0000, nor a lone UTF-16 surrogate (half of a character, which has
 // no UTF-8 form; PGlite even miscounts its bytes), and either would fail in the database as an
@@ -45,7 +45,8 @@ function findUnstorable(value: unknown, depth: number): Finding | undefined {
   for (const key of Object.keys(value)) {
     const keyMessage = problemOfText(key);
     // A key past the length is named by its start: the answer need not echo a megabyte.
-    if (keyMessage !== undefined) return { path: `/${keyMessage === TOO_LONG_MESSAGE ? `${key.slice(0, 64)}…` : key}`, message: keyMessage };
+    if (keyMessage !== undefined)
+      return { path: `/${keyMessage === TOO_LONG_MESSAGE ? `${key.slice(0, 64)}…` : key}`, message: keyMessage };
     const found = findUnstorable((value as Record<string, unknown>)[key], depth + 1);
     if (found !== undefined) return { path: `/${key}${found.path}`, message: found.message };
   }
