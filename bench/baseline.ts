@@ -50,11 +50,13 @@ const worker = async () => {
 await Promise.all(Array.from({ length: job.connections }, worker));
 await source.close();
 const sorted = corrected(latencies, (job.seconds * 1000) / Math.max(1, latencies.length / job.connections));
-console.log(JSON.stringify({
-  requests: latencies.length,
-  perSecond: latencies.length / job.seconds,
-  p50Ms: percentile(sorted, 50),
-  p99Ms: percentile(sorted, 99),
-  maxMs: sorted.at(-1) ?? 0,
-  errors,
-}));
+console.log(
+  JSON.stringify({
+    requests: latencies.length,
+    perSecond: latencies.length / job.seconds,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.at(-1) ?? 0,
+    errors,
+  }),
+);

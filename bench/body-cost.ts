@@ -45,13 +45,25 @@ const bodies: Record<string, { url: string; body: string; anonymous?: boolean }>
   'users: 350k objects as locationIds': { url: '/api/v1/users', body: filled(user, () => '{}', ']}') },
   'products: 100k unknown keys': { url: '/api/v1/products', body: filled('{', (i) => `"${i.toString(36)}":0`, '}') },
   'products: a 1 MiB sku of spaces': { url: '/api/v1/products', body: `{"name":"n","sku":"a${' '.repeat(MiB - 100)}"}` },
-  'users: a 1 MiB email without @': { url: '/api/v1/users', body: `{"name":"n","role":"viewer","password":"12345678","email":"${'a'.repeat(MiB - 100)}"}` },
+  'users: a 1 MiB email without @': {
+    url: '/api/v1/users',
+    body: `{"name":"n","role":"viewer","password":"12345678","email":"${'a'.repeat(MiB - 100)}"}`,
+  },
   'tokens: a 1 MiB expiresAt of "t t t"': { url: '/api/v1/tokens', body: `{"name":"n","expiresAt":"${'t '.repeat((MiB - 100) / 2)}"}` },
   'in bounds: 4,990 empty lines': { url: '/api/v1/movements', body: filled(movement, () => '{}', ']}', bound / 2) },
-  'in bounds: 2,490 lines of 3 bad fields': { url: '/api/v1/movements', body: filled(movement, () => '{"productId":"x","quantity":"y","z":1}', ']}', bound / 4) },
+  'in bounds: 2,490 lines of 3 bad fields': {
+    url: '/api/v1/movements',
+    body: filled(movement, () => '{"productId":"x","quantity":"y","z":1}', ']}', bound / 4),
+  },
   'in bounds: 9,990 strings as locationIds': { url: '/api/v1/users', body: filled(user, () => '"a"', ']}', bound) },
-  'in bounds: 9,990 unknown 100-byte keys': { url: '/api/v1/products', body: filled('{', (i) => `"${i.toString(36).padStart(98, 'k')}":0`, '}', bound) },
-  'in bounds: 9,990 100-byte strings': { url: '/api/v1/products', body: filled('{"sku":"s","name":"n","x":[', () => `"${'a'.repeat(98)}"`, ']}', bound) },
+  'in bounds: 9,990 unknown 100-byte keys': {
+    url: '/api/v1/products',
+    body: filled('{', (i) => `"${i.toString(36).padStart(98, 'k')}":0`, '}', bound),
+  },
+  'in bounds: 9,990 100-byte strings': {
+    url: '/api/v1/products',
+    body: filled('{"sku":"s","name":"n","x":[', () => `"${'a'.repeat(98)}"`, ']}', bound),
+  },
   'in bounds: 9,990 100-byte uuids as locationIds': {
     url: '/api/v1/users',
     body: filled(user, (i) => `"0198c3a5-0000-7000-8000-${i.toString(16).padStart(12, '0')}"`, ']}', bound),
@@ -85,7 +97,10 @@ try {
   }
   console.table(rows);
 
-  const floodName = process.env.BENCH_FLOOD_BODY === undefined ? worst.name : Object.keys(bodies).find((name) => name.includes(process.env.BENCH_FLOOD_BODY!));
+  const floodName =
+    process.env.BENCH_FLOOD_BODY === undefined
+      ? worst.name
+      : Object.keys(bodies).find((name) => name.includes(process.env.BENCH_FLOOD_BODY!));
   if (floodS > 0 && floodName !== undefined && floodName !== '') {
     const { url, body, anonymous } = bodies[floodName]!;
     const base = await listen(h.app);
@@ -108,7 +123,9 @@ try {
     await Promise.all(flood);
     health.sort((a, b) => a - b);
     const at = (p: number) => health[Math.floor((p / 100) * (health.length - 1))]!.toFixed(1);
-    console.log(`${floodConnections} clients looping "${floodName}" for ${floodS} s (${sent} bodies): GET /healthz p50 ${at(50)} ms, p99 ${at(99)} ms, max ${at(100)} ms`);
+    console.log(
+      `${floodConnections} clients looping "${floodName}" for ${floodS} s (${sent} bodies): GET /healthz p50 ${at(50)} ms, p99 ${at(99)} ms, max ${at(100)} ms`,
+    );
   }
 } finally {
   await h.close();

@@ -37,10 +37,9 @@ export async function loadDataset(db: Queryable, size: DatasetSize) {
   const levels = size.stockedProducts * size.locations;
   const linesPerLevel = Math.max(1, Math.ceil(size.ledgerLines / levels));
   const ledgerFrom = new Date(Date.now() - LEDGER_DAYS * 86_400_000);
-  await db.query(
-    `INSERT INTO categories (id, name) SELECT gen_random_uuid(), 'Category ' || n FROM generate_series(1, $1) n`,
-    [size.categories],
-  );
+  await db.query(`INSERT INTO categories (id, name) SELECT gen_random_uuid(), 'Category ' || n FROM generate_series(1, $1) n`, [
+    size.categories,
+  ]);
   await db.query(
     `INSERT INTO products (id, sku, name, category_id, reorder_point)
      SELECT gen_random_uuid(), 'SKU-' || lpad(n::text, 6, '0'), 'Product ' || n, c.id, 10

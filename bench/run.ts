@@ -122,7 +122,13 @@ async function startServer(target: Target) {
     await exited;
   };
   for (let i = 0; i < 300 && child.exitCode === null; i += 1) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { pid: child.pid!, url, stop };
+    if (
+      await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { pid: child.pid!, url, stop };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await stop();
@@ -149,7 +155,13 @@ async function runBaseline(job: BaselineJob) {
   const file = join(work, 'baseline-job.json');
   await writeFile(file, JSON.stringify(job));
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/baseline.ts', file], { cwd: ROOT });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as { perSecond: number; p50Ms: number; p99Ms: number; maxMs: number; errors: number };
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    perSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    errors: number;
+  };
 }
 
 /** The server's event-loop delay p99 since the last call (prom-client resets it on each scrape). */
@@ -177,7 +189,14 @@ async function measure(target: Target, fixture: Fixture, scenario: Scenario, dur
   const base = withBaseline ? await runBaseline({ scenario, fixture, target, connections, seconds: duration }) : undefined;
   const server = await startServer(target);
   try {
-    const job = { url: server.url, scenario, fixture, headers: await requestHeaders(server.url), connections, requestFile: join(work, 'requests.tsv') };
+    const job = {
+      url: server.url,
+      scenario,
+      fixture,
+      headers: await requestHeaders(server.url),
+      connections,
+      requestFile: join(work, 'requests.tsv'),
+    };
     await runWrk({ ...job, seconds: WARM_UP_SECONDS });
     await eventLoopP99Ms(server.url);
     const cpuBefore = await cpuSeconds(server.pid);
@@ -268,7 +287,8 @@ if (report.scale.length > 0) {
   for (const point of report.scale) {
     for (const row of point.rows) {
       const failed = row.non2xx + row.socketErrors > 0 ? `, ${row.non2xx + row.socketErrors} failed` : '';
-      (table[row.scenario] ??= {})[`${point.ledgerLines} lines`] = `${row.p50Ms} / ${row.p99Ms} / ${row.maxMs}, ${row.perSecond}/s${failed}`;
+      (table[row.scenario] ??= {})[`${point.ledgerLines} lines`] =
+        `${row.p50Ms} / ${row.p99Ms} / ${row.maxMs}, ${row.perSecond}/s${failed}`;
     }
   }
   console.table(table);

@@ -103,7 +103,10 @@ export async function baselineCall(scenario: Scenario, fixture: Fixture, db: Que
     case 'history':
     case 'history-level': {
       const rows = await listMovements(db, { productId, locationId: scenario === 'history' ? undefined : locationId, limit: 50 });
-      await findEntries(db, rows.slice(0, 50).map((row) => row.id));
+      await findEntries(
+        db,
+        rows.slice(0, 50).map((row) => row.id),
+      );
       return;
     }
   }
@@ -119,12 +122,25 @@ export async function baselineCall(scenario: Scenario, fixture: Fixture, db: Que
   // BEGIN made the connection one transaction, which the movement's lock and writes need.
   const tx = db as Transaction;
   try {
-    await findReferences(tx, movement.lines.map((line) => line.productId), [movement.locationId, ...(movement.toLocationId ? [movement.toLocationId] : [])]);
+    await findReferences(
+      tx,
+      movement.lines.map((line) => line.productId),
+      [movement.locationId, ...(movement.toLocationId ? [movement.toLocationId] : [])],
+    );
     await lockLevels(tx, entries);
     await applyDeltas(tx, entries);
     await insertMovement(
       tx,
-      { id: uuidv7(), type: movement.type, locationId: movement.locationId, toLocationId: movement.toLocationId ?? null, reference: null, note: null, reason: null, createdById: null },
+      {
+        id: uuidv7(),
+        type: movement.type,
+        locationId: movement.locationId,
+        toLocationId: movement.toLocationId ?? null,
+        reference: null,
+        note: null,
+        reason: null,
+        createdById: null,
+      },
       entries,
     );
     await db.query('COMMIT');

@@ -58,8 +58,21 @@ export async function runWrk(job: WrkJob): Promise<WrkResult> {
   // The timeout is far past the server's own deadline, so that every slow answer is counted with
   // its latency. The run lasts the pause longer, and the rate is counted without it.
   const { stdout } = await promisify(execFile)('wrk', [
-    '--threads', String(THREADS), '--connections', String(job.connections), '--duration', `${job.seconds + START_PAUSE_MS / 1000}s`,
-    '--timeout', '30s', '--script', SCRIPT, job.url, '--', job.requestFile, String(START_PAUSE_MS), String(Math.floor(job.connections / THREADS)),
+    '--threads',
+    String(THREADS),
+    '--connections',
+    String(job.connections),
+    '--duration',
+    `${job.seconds + START_PAUSE_MS / 1000}s`,
+    '--timeout',
+    '30s',
+    '--script',
+    SCRIPT,
+    job.url,
+    '--',
+    job.requestFile,
+    String(START_PAUSE_MS),
+    String(Math.floor(job.connections / THREADS)),
   ]);
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as WrkResult;
   return { ...result, seconds: result.seconds - START_PAUSE_MS / 1000 };

@@ -81,7 +81,9 @@ function trustProxy(env: Env): TrustProxy {
   const entries = raw.split(',').map((entry) => entry.trim());
   const wrong = entries.find((entry) => !PROXY_RANGE_NAMES.includes(entry) && !isAddressOrCidr(entry));
   if (wrong !== undefined) {
-    throw new ConfigError(`TRUST_PROXY must be a number of proxies or a comma-separated list of their addresses or CIDRs; "${wrong}" is neither`);
+    throw new ConfigError(
+      `TRUST_PROXY must be a number of proxies or a comma-separated list of their addresses or CIDRs; "${wrong}" is neither`,
+    );
   }
   return entries;
 }

@@ -39,6 +39,8 @@ export async function ensureFirstAdmin(db: Database, config: Config, log: Fastif
     return;
   }
   if ((await db.connection((conn) => countUsers(conn))) === 0) {
-    log.warn('there are no users yet: set STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD, or run `npm run stockroom -- user create --role admin --email <address>`');
+    log.warn(
+      'there are no users yet: set STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD, or run `npm run stockroom -- user create --role admin --email <address>`',
+    );
   }
 }

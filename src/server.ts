@@ -38,7 +38,9 @@ function listenFailure(config: Config, error: NodeJS.ErrnoException): Error {
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new ListenError(`can't listen on ${where}: HOST is not an address of this machine; set HOST (127.0.0.1, or 0.0.0.0 for every interface)`);
+      return new ListenError(
+        `can't listen on ${where}: HOST is not an address of this machine; set HOST (127.0.0.1, or 0.0.0.0 for every interface)`,
+      );
     default:
       return error;
   }

@@ -101,7 +101,10 @@ describe('loadConfig', () => {
   });
 
   it('accepts a postgres:// DATABASE_URL as well as postgresql://', () => {
-    assert.equal(loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' }).databaseUrl, 'postgres://postgres@127.0.0.1:5432/test');
+    assert.equal(
+      loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' }).databaseUrl,
+      'postgres://postgres@127.0.0.1:5432/test',
+    );
   });
 
   it('accepts PORT 0 (any free port) and 65535', () => {
@@ -144,8 +147,14 @@ describe('loadConfig', () => {
     ['STOCKROOM_ADMIN_EMAIL', 'not-an-email'],
   ];
   it('refuses an admin email without a password, and a password too short to keep', () => {
-    assert.throws(() => loadConfig({ STOCKROOM_ADMIN_EMAIL: 'ops@example.com' }), /STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD must be set together/);
-    assert.throws(() => loadConfig({ STOCKROOM_ADMIN_EMAIL: 'ops@example.com', STOCKROOM_ADMIN_PASSWORD: 'short' }), /STOCKROOM_ADMIN_PASSWORD must be 8 to 256/);
+    assert.throws(
+      () => loadConfig({ STOCKROOM_ADMIN_EMAIL: 'ops@example.com' }),
+      /STOCKROOM_ADMIN_EMAIL and STOCKROOM_ADMIN_PASSWORD must be set together/,
+    );
+    assert.throws(
+      () => loadConfig({ STOCKROOM_ADMIN_EMAIL: 'ops@example.com', STOCKROOM_ADMIN_PASSWORD: 'short' }),
+      /STOCKROOM_ADMIN_PASSWORD must be 8 to 256/,
+    );
   });
 
   for (const [variable, value] of invalid) {
@@ -166,7 +175,8 @@ describe('loadConfig', () => {
   it('names the invalid variable, not a valid one beside it', () => {
     assert.throws(
       () => loadConfig({ PORT: '8080', DB_POOL_MAX: '0', REQUEST_TIMEOUT_MS: '5000' }),
-      (error: unknown) => error instanceof ConfigError && error.message.includes('DB_POOL_MAX') && !/PORT|REQUEST_TIMEOUT_MS/.test(error.message),
+      (error: unknown) =>
+        error instanceof ConfigError && error.message.includes('DB_POOL_MAX') && !/PORT|REQUEST_TIMEOUT_MS/.test(error.message),
     );
   });
 });

@@ -7,7 +7,12 @@ import { describe, it } from 'node:test';
 // repository, so a reader never meets a link to a file only the authors had.
 
 const ROOT = process.cwd();
-const DOCUMENTS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+const DOCUMENTS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
+];
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
@@ -20,7 +25,12 @@ function prose(markdown: string): string {
 function anchors(markdown: string): Set<string> {
   const slugs = new Set<string>();
   for (const [, heading] of prose(markdown).matchAll(/^#{1,6} +(.+?) *$/gm)) {
-    slugs.add(heading!.toLowerCase().replace(/[^\p{L}\p{N}\- _]/gu, '').replace(/ /g, '-'));
+    slugs.add(
+      heading!
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}\- _]/gu, '')
+        .replace(/ /g, '-'),
+    );
   }
   return slugs;
 }
@@ -67,7 +77,9 @@ describe('the README and docs/', () => {
     it(`${document}: every source path and every document it names exists`, () => {
       const text = read(document);
       // What a run makes and git ignores (bench/results/) is named, but not committed.
-      const ignored = read('.gitignore').split('\n').filter((line) => line.endsWith('/'));
+      const ignored = read('.gitignore')
+        .split('\n')
+        .filter((line) => line.endsWith('/'));
       const missing = namedPaths(text).filter((path) => !existsSync(join(ROOT, path)) && !ignored.some((dir) => path.startsWith(dir)));
       // A test file named on its own (`auth.test.ts`) is one of test/ or test/faults/.
       for (const [, name] of prose(text).matchAll(/`([\w-]+\.test\.ts)`/g)) {

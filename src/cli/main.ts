@@ -30,7 +30,8 @@ class UsageError extends Error {}
  */
 const WHILE_THE_SERVER_RUNS: Record<string, string> = {
   'user create': 'stop the server first, or, while it runs, create the user through the API as an admin: POST /api/v1/users',
-  'user reset-password': "stop the server first, or, while it runs, have an admin set the password through the API: PATCH /api/v1/users/{id} with a password",
+  'user reset-password':
+    'stop the server first, or, while it runs, have an admin set the password through the API: PATCH /api/v1/users/{id} with a password',
   seed: 'stop the server first, then start it again once the data set is loaded',
   migrate: 'the server applies pending migrations itself when it starts',
 };

@@ -15,13 +15,71 @@ const DAYS = 90;
 const MOVEMENTS_PER_DAY = 36;
 
 const CATALOG: Record<string, { unit: string; items: string[] }> = {
-  Beverages: { unit: 'pcs', items: ['Sparkling Water 1L', 'Still Water 1.5L', 'Cola 330ml', 'Orange Juice 1L', 'Apple Juice 1L', 'Iced Tea 500ml', 'Cold Brew Coffee 250ml', 'Ginger Beer 330ml', 'Lemonade 750ml', 'Oat Milk 1L'] },
-  Coffee: { unit: 'pcs', items: ['Espresso Beans 1kg', 'Filter Coffee 500g', 'Decaf Beans 250g', 'Single Origin Ethiopia 250g', 'House Blend 1kg', 'Instant Coffee 200g', 'Coffee Pods x10', 'Cold Brew Grind 500g'] },
-  Bakery: { unit: 'pcs', items: ['Sourdough Loaf', 'Baguette', 'Croissant', 'Rye Bread', 'Cinnamon Roll', 'Bagel', 'Focaccia', 'Brioche Bun'] },
-  Pantry: { unit: 'pcs', items: ['Olive Oil 500ml', 'Basmati Rice 1kg', 'Spaghetti 500g', 'Tomato Passata 700g', 'Chickpeas 400g', 'Rolled Oats 1kg', 'Honey 350g', 'Sea Salt 250g', 'Black Pepper 100g', 'Peanut Butter 340g'] },
+  Beverages: {
+    unit: 'pcs',
+    items: [
+      'Sparkling Water 1L',
+      'Still Water 1.5L',
+      'Cola 330ml',
+      'Orange Juice 1L',
+      'Apple Juice 1L',
+      'Iced Tea 500ml',
+      'Cold Brew Coffee 250ml',
+      'Ginger Beer 330ml',
+      'Lemonade 750ml',
+      'Oat Milk 1L',
+    ],
+  },
+  Coffee: {
+    unit: 'pcs',
+    items: [
+      'Espresso Beans 1kg',
+      'Filter Coffee 500g',
+      'Decaf Beans 250g',
+      'Single Origin Ethiopia 250g',
+      'House Blend 1kg',
+      'Instant Coffee 200g',
+      'Coffee Pods x10',
+      'Cold Brew Grind 500g',
+    ],
+  },
+  Bakery: {
+    unit: 'pcs',
+    items: ['Sourdough Loaf', 'Baguette', 'Croissant', 'Rye Bread', 'Cinnamon Roll', 'Bagel', 'Focaccia', 'Brioche Bun'],
+  },
+  Pantry: {
+    unit: 'pcs',
+    items: [
+      'Olive Oil 500ml',
+      'Basmati Rice 1kg',
+      'Spaghetti 500g',
+      'Tomato Passata 700g',
+      'Chickpeas 400g',
+      'Rolled Oats 1kg',
+      'Honey 350g',
+      'Sea Salt 250g',
+      'Black Pepper 100g',
+      'Peanut Butter 340g',
+    ],
+  },
   Bulk: { unit: 'g', items: ['Almonds', 'Cashews', 'Dried Apricots', 'Granola', 'Lentils', 'Brown Rice'] },
-  Household: { unit: 'pcs', items: ['Dish Soap 500ml', 'Paper Towels x6', 'Trash Bags x30', 'Sponges x3', 'Laundry Liquid 2L', 'Glass Cleaner 750ml', 'Hand Soap 300ml', 'Toilet Paper x9'] },
-  'Personal Care': { unit: 'pcs', items: ['Toothpaste 75ml', 'Shampoo 250ml', 'Conditioner 250ml', 'Body Wash 400ml', 'Deodorant 50ml', 'Sunscreen SPF50'] },
+  Household: {
+    unit: 'pcs',
+    items: [
+      'Dish Soap 500ml',
+      'Paper Towels x6',
+      'Trash Bags x30',
+      'Sponges x3',
+      'Laundry Liquid 2L',
+      'Glass Cleaner 750ml',
+      'Hand Soap 300ml',
+      'Toilet Paper x9',
+    ],
+  },
+  'Personal Care': {
+    unit: 'pcs',
+    items: ['Toothpaste 75ml', 'Shampoo 250ml', 'Conditioner 250ml', 'Body Wash 400ml', 'Deodorant 50ml', 'Sunscreen SPF50'],
+  },
 };
 const VARIANTS = ['', ' Organic', ' Value', ' Family Pack'];
 
@@ -73,8 +131,9 @@ export async function seedDemo(db: Database): Promise<string> {
     for (const line of lines) shelf.set(line.id, line);
     stocked.set(locationId, shelf);
   };
-  const some = (from: { id: string; unit: string }[], most: number) =>
-    [...new Map(Array.from({ length: between(1, most) }, () => pick(from)).map((p) => [p.id, p])).values()];
+  const some = (from: { id: string; unit: string }[], most: number) => [
+    ...new Map(Array.from({ length: between(1, most) }, () => pick(from)).map((p) => [p.id, p])).values(),
+  ];
 
   const start = Date.now() - DAYS * 86_400_000;
   let written = 0;
@@ -92,17 +151,38 @@ export async function seedDemo(db: Database): Promise<string> {
       if (roll < 0.12 || inWarehouse.length < 20) {
         lines = some(products, 8);
         receiver = warehouse.id;
-        input = { type: 'inbound' as const, locationId: warehouse.id, reference: `PO-${10_000 + day * 100 + n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(40, 200) * scale(p.unit) })) };
+        input = {
+          type: 'inbound' as const,
+          locationId: warehouse.id,
+          reference: `PO-${10_000 + day * 100 + n}`,
+          lines: lines.map((p) => ({ productId: p.id, quantity: between(40, 200) * scale(p.unit) })),
+        };
       } else if (roll < 0.3 || onShelf.length < 10) {
         lines = some(inWarehouse, 6);
         receiver = store.id;
-        input = { type: 'transfer' as const, locationId: warehouse.id, toLocationId: store.id, reference: `TR-${day}-${n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(10, 40) * scale(p.unit) })) };
+        input = {
+          type: 'transfer' as const,
+          locationId: warehouse.id,
+          toLocationId: store.id,
+          reference: `TR-${day}-${n}`,
+          lines: lines.map((p) => ({ productId: p.id, quantity: between(10, 40) * scale(p.unit) })),
+        };
       } else if (roll < 0.96) {
         lines = some(onShelf, 4);
-        input = { type: 'outbound' as const, locationId: store.id, reference: `SALE-${day}-${n}`, lines: lines.map((p) => ({ productId: p.id, quantity: between(1, 5) * scale(p.unit) })) };
+        input = {
+          type: 'outbound' as const,
+          locationId: store.id,
+          reference: `SALE-${day}-${n}`,
+          lines: lines.map((p) => ({ productId: p.id, quantity: between(1, 5) * scale(p.unit) })),
+        };
       } else {
         lines = some(onShelf, 1);
-        input = { type: 'adjustment' as const, locationId: store.id, reason: pick(['damaged', 'expired', 'found in back room']), lines: lines.map((p) => ({ productId: p.id, quantity: pick([-2, -1, 1]) * scale(p.unit) })) };
+        input = {
+          type: 'adjustment' as const,
+          locationId: store.id,
+          reason: pick(['damaged', 'expired', 'found in back room']),
+          lines: lines.map((p) => ({ productId: p.id, quantity: pick([-2, -1, 1]) * scale(p.unit) })),
+        };
       }
       try {
         await recordMovement(ctx, input, undefined, { occurredAt });

@@ -56,7 +56,11 @@ type UserOptions = { email?: string | undefined; name?: string | undefined; role
  * database is opened (bad ones throw RangeError), and gives the step that runs on the database.
  * create goes through the same use case as POST /api/v1/users.
  */
-export function userCommand(subcommand: 'create' | 'reset-password', options: UserOptions, password: string | undefined): (db: Database) => Promise<string> {
+export function userCommand(
+  subcommand: 'create' | 'reset-password',
+  options: UserOptions,
+  password: string | undefined,
+): (db: Database) => Promise<string> {
   if (subcommand === 'reset-password') {
     const email = checkEmail('user reset-password', options.email);
     const chosen = choosePassword(password);
@@ -73,7 +77,8 @@ export function userCommand(subcommand: 'create' | 'reset-password', options: Us
   }
   const role = options.role as Role;
   const name = options.name ?? email.split('@')[0]!;
-  if (name.trim() === '' || name.length > NAME_LENGTH_MAX) throw new RangeError(`--name must be 1 to ${NAME_LENGTH_MAX} characters, not blank`);
+  if (name.trim() === '' || name.length > NAME_LENGTH_MAX)
+    throw new RangeError(`--name must be 1 to ${NAME_LENGTH_MAX} characters, not blank`);
   const chosen = choosePassword(password);
   return async (db) => {
     const locationIds = await resolveLocations(db, options.location ?? []);

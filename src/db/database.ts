@@ -21,7 +21,11 @@ export interface Transaction extends Queryable {
    * snapshot. The cursor is closed when the iteration ends: it runs out, the consumer breaks out
    * or throws, or a statement fails. Finish or `return()` it before the work resolves.
    */
-  stream<Row = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: StreamOptions): AsyncGenerator<Row[], void, undefined>;
+  stream<Row = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: StreamOptions,
+  ): AsyncGenerator<Row[], void, undefined>;
 }
 
 export interface StreamOptions {

@@ -52,7 +52,10 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`;
  * tightens it to 0700 if they can only read or enter it.
  */
 function ensurePrivateDirectory(dataDir: string): void {
-  const notADirectory = () => new DataDirPermissionError(`STOCKROOM_DATA_DIR ${dataDir} is not a directory: point it at a directory, or at a path that doesn't exist yet`);
+  const notADirectory = () =>
+    new DataDirPermissionError(
+      `STOCKROOM_DATA_DIR ${dataDir} is not a directory: point it at a directory, or at a path that doesn't exist yet`,
+    );
   try {
     mkdirSync(dataDir, { recursive: true, mode: DIRECTORY_MODE });
   } catch (error) {

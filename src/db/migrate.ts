@@ -18,9 +18,7 @@ let loaded: Promise<Migration[]> | undefined;
 export function loadMigrations(): Promise<Migration[]> {
   loaded ??= (async () => {
     const files = (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql')).sort();
-    return Promise.all(
-      files.map(async (file) => ({ id: file.replace(/\.sql$/, ''), sql: await readFile(MIGRATIONS_DIR + file, 'utf8') })),
-    );
+    return Promise.all(files.map(async (file) => ({ id: file.replace(/\.sql$/, ''), sql: await readFile(MIGRATIONS_DIR + file, 'utf8') })));
   })();
   return loaded;
 }
@@ -36,9 +34,7 @@ export async function migrate(db: Database): Promise<string[]> {
          applied_at timestamptz NOT NULL DEFAULT now()
        )`,
     );
-    const applied = new Set(
-      (await tx.query<{ id: string }>('SELECT id FROM schema_migrations')).map((row) => row.id),
-    );
+    const applied = new Set((await tx.query<{ id: string }>('SELECT id FROM schema_migrations')).map((row) => row.id));
     const pending = migrations.filter((migration) => !applied.has(migration.id));
     for (const migration of pending) {
       await tx.exec(migration.sql);
@@ -53,10 +49,9 @@ export async function isMigrated(db: Database, signal?: AbortSignal): Promise<bo
   const migrations = await loadMigrations();
   const rows = await db.connection(
     (conn) =>
-      conn.query<{ applied: number }>(
-        `SELECT count(*)::int AS applied FROM schema_migrations WHERE id = ANY($1::text[])`,
-        [migrations.map((migration) => migration.id)],
-      ),
+      conn.query<{ applied: number }>(`SELECT count(*)::int AS applied FROM schema_migrations WHERE id = ANY($1::text[])`, [
+        migrations.map((migration) => migration.id),
+      ]),
     { signal },
   );
   return rows[0]?.applied === migrations.length;

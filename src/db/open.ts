@@ -13,7 +13,5 @@ export async function openDatabase(config: Config, applicationName?: string): Pr
     await checkPostgresConnection(config, applicationName);
     return new Database(createPostgresSource(config, applicationName));
   }
-  return new Database(
-    await createPgliteSource({ dataDir: config.dataDir, acquireTimeoutMs: config.dbPoolAcquireTimeoutMs }),
-  );
+  return new Database(await createPgliteSource({ dataDir: config.dataDir, acquireTimeoutMs: config.dbPoolAcquireTimeoutMs }));
 }

@@ -112,7 +112,9 @@ export function planMovement(input: MovementInput): PlannedEntry[] {
         entries.push({ lineNo, productId: line.productId, locationId: input.toLocationId!, delta: quantity });
         break;
       case 'adjustment':
-        entries.push(line.countedQuantity !== undefined ? { ...source, countedQuantity: line.countedQuantity } : { ...source, delta: quantity });
+        entries.push(
+          line.countedQuantity !== undefined ? { ...source, countedQuantity: line.countedQuantity } : { ...source, delta: quantity },
+        );
         break;
     }
   });

@@ -58,16 +58,19 @@ export class Supervisor {
 
   #schedule(job: Job, waitMs: number, failures: number) {
     if (this.#stopping.signal.aborted) return;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      if (this.#stopping.signal.aborted) return;
-      const run = this.#run(job, failures).then((failed) => {
-        this.#runs.delete(run);
-        const backoffMs = Math.min(job.intervalMs * 2 ** failed, FAILURE_BACKOFF_MAX_MS);
-        this.#schedule(job, Math.max(job.intervalMs, backoffMs), failed);
-      });
-      this.#runs.add(run);
-    }, waitMs + Math.random() * (job.jitterMs ?? 0));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(timer);
+        if (this.#stopping.signal.aborted) return;
+        const run = this.#run(job, failures).then((failed) => {
+          this.#runs.delete(run);
+          const backoffMs = Math.min(job.intervalMs * 2 ** failed, FAILURE_BACKOFF_MAX_MS);
+          this.#schedule(job, Math.max(job.intervalMs, backoffMs), failed);
+        });
+        this.#runs.add(run);
+      },
+      waitMs + Math.random() * (job.jitterMs ?? 0),
+    );
     timer.unref(); // a pending job never keeps the process alive
     this.#timers.add(timer);
   }

@@ -67,25 +67,48 @@ describe('stockroom migrate', () => {
 
 describe('stockroom user create', () => {
   const run = (args: string[], env: Record<string, string>) =>
-    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'create', ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'create', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, LOG_LEVEL: 'silent' },
+    });
 
   it('creates an admin with a generated password shown once, or with STOCKROOM_USER_PASSWORD; refuses bad options with exit 64', async () => {
     const t = await createTestDatabase();
     if (t.db.kind === 'pglite') await t.db.close();
     try {
       const generated = await run(['--email', 'first@example.com', '--role', 'admin', '--name', 'First Admin'], t.env);
-      assert.match(generated.stdout, /^created admin first@example.com \(id [0-9a-f-]{36}\)\n {2}password: (\S{16}) {3}\(shown this once\)/);
-      const chosen = await run(['--email', 'clerk@example.com', '--role', 'clerk'], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' });
+      assert.match(
+        generated.stdout,
+        /^created admin first@example.com \(id [0-9a-f-]{36}\)\n {2}password: (\S{16}) {3}\(shown this once\)/,
+      );
+      const chosen = await run(['--email', 'clerk@example.com', '--role', 'clerk'], {
+        ...t.env,
+        STOCKROOM_USER_PASSWORD: 'a chosen password',
+      });
       assert.match(chosen.stdout, /^created clerk clerk@example.com \(id [0-9a-f-]{36}\)\n$/);
-      for (const args of [['--email', 'x@example.com', '--role', 'owner'], ['--role', 'admin']]) {
-        await assert.rejects(run(args, t.env), (error: { code: number; stderr: string }) => error.code === 64 && /needs --/.test(error.stderr));
+      for (const args of [
+        ['--email', 'x@example.com', '--role', 'owner'],
+        ['--role', 'admin'],
+      ]) {
+        await assert.rejects(
+          run(args, t.env),
+          (error: { code: number; stderr: string }) => error.code === 64 && /needs --/.test(error.stderr),
+        );
       }
-      await assert.rejects(run(['--email', 'FIRST@example.com', '--role', 'viewer'], t.env), (error: { code: number; stderr: string }) =>
-        error.code === 1 && /a user with this email already exists/.test(error.stderr));
-      const db = t.db.kind === 'pglite' ? new Database(await createPgliteSource({ dataDir: t.config.dataDir, acquireTimeoutMs: 5000 })) : t.db;
+      await assert.rejects(
+        run(['--email', 'FIRST@example.com', '--role', 'viewer'], t.env),
+        (error: { code: number; stderr: string }) => error.code === 1 && /a user with this email already exists/.test(error.stderr),
+      );
+      const db =
+        t.db.kind === 'pglite' ? new Database(await createPgliteSource({ dataDir: t.config.dataDir, acquireTimeoutMs: 5000 })) : t.db;
       try {
-        const users = await db.connection((conn) => conn.query<{ email: string; role: string }>('SELECT email, role FROM users ORDER BY email'));
-        assert.deepEqual(users, [{ email: 'clerk@example.com', role: 'clerk' }, { email: 'first@example.com', role: 'admin' }]);
+        const users = await db.connection((conn) =>
+          conn.query<{ email: string; role: string }>('SELECT email, role FROM users ORDER BY email'),
+        );
+        assert.deepEqual(users, [
+          { email: 'clerk@example.com', role: 'clerk' },
+          { email: 'first@example.com', role: 'admin' },
+        ]);
       } finally {
         if (db !== t.db) await db.close();
       }
@@ -119,13 +142,19 @@ async function refusal(running: Promise<unknown>, code: number): Promise<string>
 
 describe('stockroom user create, with locations and checks', () => {
   const run = (args: string[], env: Record<string, string>) =>
-    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'create', ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'create', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, LOG_LEVEL: 'silent' },
+    });
   let t: TestDatabase;
   let locationIds: string[];
   before(async () => {
     t = await createTestDatabase();
     const ctx = { db: t.db, actor: null };
-    locationIds = [(await createLocation(ctx, { code: 'WH1', name: 'Warehouse 1' })).id, (await createLocation(ctx, { code: 'SHOP-2', name: 'Shop 2' })).id];
+    locationIds = [
+      (await createLocation(ctx, { code: 'WH1', name: 'Warehouse 1' })).id,
+      (await createLocation(ctx, { code: 'SHOP-2', name: 'Shop 2' })).id,
+    ];
     if (t.db.kind === 'pglite') await t.db.close();
   });
   after(() => t.destroy());
@@ -133,53 +162,98 @@ describe('stockroom user create, with locations and checks', () => {
   const clerkLocations = (email: string) =>
     withDatabase(t, (db) =>
       db.connection((conn) =>
-        conn.query<{ id: string }>('SELECT ul.location_id::text AS id FROM user_locations ul JOIN users u ON u.id = ul.user_id WHERE u.email = $1 ORDER BY 1', [email]),
+        conn.query<{ id: string }>(
+          'SELECT ul.location_id::text AS id FROM user_locations ul JOIN users u ON u.id = ul.user_id WHERE u.email = $1 ORDER BY 1',
+          [email],
+        ),
       ),
     );
 
   it('takes a location by its code (any case) or by its id', async () => {
-    await run(['--email', 'clerk1@example.com', '--role', 'clerk', '--location', 'wh1', '--location', locationIds[1]!], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' });
-    assert.deepEqual((await clerkLocations('clerk1@example.com')).map((row) => row.id), [...locationIds].sort());
+    await run(['--email', 'clerk1@example.com', '--role', 'clerk', '--location', 'wh1', '--location', locationIds[1]!], {
+      ...t.env,
+      STOCKROOM_USER_PASSWORD: 'a chosen password',
+    });
+    assert.deepEqual(
+      (await clerkLocations('clerk1@example.com')).map((row) => row.id),
+      [...locationIds].sort(),
+    );
   });
 
   it('refuses unknown locations in one line naming them, with exit 64, and creates nobody', async () => {
-    const line = await refusal(run(['--email', 'clerk2@example.com', '--role', 'clerk', '--location', 'WH1', '--location', 'WH9', '--location', '0190a0b0-0000-7000-8000-000000000000'], t.env), 64);
+    const line = await refusal(
+      run(
+        [
+          '--email',
+          'clerk2@example.com',
+          '--role',
+          'clerk',
+          '--location',
+          'WH1',
+          '--location',
+          'WH9',
+          '--location',
+          '0190a0b0-0000-7000-8000-000000000000',
+        ],
+        t.env,
+      ),
+      64,
+    );
     assert.match(line, /^stockroom: no location has the code or id "WH9", "0190a0b0-0000-7000-8000-000000000000"/);
-    const count = await withDatabase(t, (db) => db.connection((conn) => conn.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE email = 'clerk2@example.com'`)));
+    const count = await withDatabase(t, (db) =>
+      db.connection((conn) => conn.query<{ n: number }>(`SELECT count(*)::int AS n FROM users WHERE email = 'clerk2@example.com'`)),
+    );
     assert.equal(count[0]!.n, 0);
   });
 
   it('says what is wrong with an --email that was given, and with an unknown option', async () => {
     assert.match(await refusal(run(['--email', 'bad', '--role', 'admin'], t.env), 64), /^stockroom: --email "bad" is not an email address/);
-    assert.match(await refusal(run(['--email', 'a@example.com', '--role', 'admin', '--colour', 'red'], t.env), 64), /^stockroom: .*--colour/);
+    assert.match(
+      await refusal(run(['--email', 'a@example.com', '--role', 'admin', '--colour', 'red'], t.env), 64),
+      /^stockroom: .*--colour/,
+    );
   });
 });
 
 describe('stockroom user reset-password', () => {
   const run = (args: string[], env: Record<string, string>) =>
-    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'reset-password', ...args], { cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'silent' } });
+    promisify(execFile)(process.execPath, ['bin/stockroom.mjs', 'user', 'reset-password', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, LOG_LEVEL: 'silent' },
+    });
   const policy = { sessionTtlHours: 1, maxAttempts: 5, windowS: 900 };
   const OLD_PASSWORD = 'the old password';
 
-  it('sets a new password shown once, ends the user\'s sessions and forgets its failed logins; the old password no longer works', async () => {
+  it("sets a new password shown once, ends the user's sessions and forgets its failed logins; the old password no longer works", async () => {
     const t = await createTestDatabase();
     try {
       const ctx = { db: t.db, actor: null };
       const user = await createUser(ctx, { email: 'Forgetful@example.com', name: 'Forgetful', role: 'manager', password: OLD_PASSWORD });
       const session = await login(ctx, { email: 'forgetful@example.com', password: OLD_PASSWORD, address: '192.0.2.1' }, policy);
-      await assert.rejects(login(ctx, { email: 'forgetful@example.com', password: 'a wrong guess', address: '192.0.2.2' }, policy), AppError);
+      await assert.rejects(
+        login(ctx, { email: 'forgetful@example.com', password: 'a wrong guess', address: '192.0.2.2' }, policy),
+        AppError,
+      );
       if (t.db.kind === 'pglite') await t.db.close();
 
       const { stdout } = await run(['--email', 'forgetful@EXAMPLE.com'], t.env);
-      const password = /^set a new password for manager Forgetful@example\.com and ended its sessions\n {2}password: (\S{16}) {3}\(shown this once\)\n$/.exec(stdout)?.[1];
+      const password =
+        /^set a new password for manager Forgetful@example\.com and ended its sessions\n {2}password: (\S{16}) {3}\(shown this once\)\n$/.exec(
+          stdout,
+        )?.[1];
       assert.ok(password !== undefined, stdout);
 
       await withDatabase(t, async (db) => {
         const fresh = { db, actor: null };
         assert.equal(await authenticate(db, session.token), null, 'the session is ended');
-        const attempts = await db.connection((conn) => conn.query(`SELECT subject FROM login_attempts WHERE subject LIKE '%' || $1 || '%'`, [user.id]));
+        const attempts = await db.connection((conn) =>
+          conn.query(`SELECT subject FROM login_attempts WHERE subject LIKE '%' || $1 || '%'`, [user.id]),
+        );
         assert.deepEqual(attempts, [], 'the failed login is forgotten');
-        await assert.rejects(login(fresh, { email: 'forgetful@example.com', password: OLD_PASSWORD, address: '192.0.2.1' }, policy), AppError);
+        await assert.rejects(
+          login(fresh, { email: 'forgetful@example.com', password: OLD_PASSWORD, address: '192.0.2.1' }, policy),
+          AppError,
+        );
         const again = await login(fresh, { email: 'forgetful@example.com', password, address: '192.0.2.1' }, policy);
         assert.equal(again.user.id, user.id);
       });

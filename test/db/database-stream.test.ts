@@ -113,20 +113,21 @@ describe('Database.stream', () => {
 
   // PGlite runs a statement on this thread, to its end: no timer, and so no abort, fires during one,
   // and it has no statement timeout. Those two tests are PostgreSQL's; the one connection is PGlite's.
-  if (usingPostgres) it(
-    'cancels the FETCH running when the signal aborts, rejects with the reason, and releases the connection',
-    async () => {
+  if (usingPostgres)
+    it('cancels the FETCH running when the signal aborts, rejects with the reason, and releases the connection', async () => {
       const controller = new AbortController();
       const reason = new Error('the client went away');
       const started = performance.now();
       setTimeout(() => controller.abort(reason), 200);
       // 20 rows of 50 ms each: the first FETCH runs 1 s unless cancelled.
-      const stream = t.db.stream('SELECT g, pg_sleep(0.05) FROM generate_series(1, 20) g', undefined, { batchSize: 20, signal: controller.signal });
+      const stream = t.db.stream('SELECT g, pg_sleep(0.05) FROM generate_series(1, 20) g', undefined, {
+        batchSize: 20,
+        signal: controller.signal,
+      });
       await assert.rejects(collect(stream), reason);
       assert.ok(performance.now() - started < 900, 'the FETCH was cancelled, not waited for');
       await assertReleased(t.db);
-    },
-  );
+    });
 
   it('rejects at once with the reason of a signal already aborted, taking no connection', async () => {
     const reason = new Error('already gone');
@@ -159,27 +160,31 @@ describe('Database.stream', () => {
     await assertReleased(t.db);
   });
 
-  if (!usingPostgres) it('makes other work wait for the one PGlite connection only while it runs', async () => {
-    const stream = t.db.stream<Row>(ROWS_QUERY, undefined, { batchSize: 1_000 });
-    await stream.next();
-    let answered = false;
-    const other = t.db.connection((db) => db.query('SELECT 1')).then(() => {
-      answered = true;
+  if (!usingPostgres)
+    it('makes other work wait for the one PGlite connection only while it runs', async () => {
+      const stream = t.db.stream<Row>(ROWS_QUERY, undefined, { batchSize: 1_000 });
+      await stream.next();
+      let answered = false;
+      const other = t.db
+        .connection((db) => db.query('SELECT 1'))
+        .then(() => {
+          answered = true;
+        });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(answered, false, 'the one connection is the stream’s');
+      await stream.return(undefined);
+      await other;
+      await assertReleased(t.db);
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(answered, false, 'the one connection is the stream’s');
-    await stream.return(undefined);
-    await other;
-    await assertReleased(t.db);
-  });
 
-  if (usingPostgres) it('cancels a FETCH past DB_STATEMENT_TIMEOUT_MS as any statement, and releases the connection', async () => {
-    await assert.rejects(
-      collect(t.db.stream('SELECT g, pg_sleep(0.2) FROM generate_series(1, 20) g', undefined, { batchSize: 20 })),
-      (error: unknown) => error instanceof AppError && error.code === 'timeout',
-    );
-    await assertReleased(t.db);
-  });
+  if (usingPostgres)
+    it('cancels a FETCH past DB_STATEMENT_TIMEOUT_MS as any statement, and releases the connection', async () => {
+      await assert.rejects(
+        collect(t.db.stream('SELECT g, pg_sleep(0.2) FROM generate_series(1, 20) g', undefined, { batchSize: 20 })),
+        (error: unknown) => error instanceof AppError && error.code === 'timeout',
+      );
+      await assertReleased(t.db);
+    });
 });
 
 describe('Transaction.stream', () => {
@@ -250,7 +255,9 @@ describe('Transaction.stream', () => {
       }),
       (error: { code?: string }) => error.code === '22012',
     );
-    const [row] = await t.db.connection((db) => db.query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM scratch WHERE n = -1) AS found'));
+    const [row] = await t.db.connection((db) =>
+      db.query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM scratch WHERE n = -1) AS found'),
+    );
     assert.equal(row!.found, false, 'nothing of the transaction was written');
     await assertReleased(t.db);
   });
@@ -264,7 +271,9 @@ describe('Transaction.stream', () => {
       }),
       assert.AssertionError,
     );
-    const [row] = await t.db.connection((db) => db.query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM scratch WHERE n = -2) AS found'));
+    const [row] = await t.db.connection((db) =>
+      db.query<{ found: boolean }>('SELECT EXISTS (SELECT 1 FROM scratch WHERE n = -2) AS found'),
+    );
     assert.equal(row!.found, false, 'nothing of the transaction was written');
     await assertReleased(t.db);
   });

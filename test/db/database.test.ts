@@ -46,7 +46,9 @@ describe('Database.transaction when its connection fails', () => {
           })
           .catch((error: unknown) => error);
         assert.equal((outcome as { code?: string }).code, '22012');
-        const [row] = await t.db.connection((db) => db.query<{ found: boolean }>(`SELECT to_regclass('pg_temp.scratch') IS NOT NULL AS found`));
+        const [row] = await t.db.connection((db) =>
+          db.query<{ found: boolean }>(`SELECT to_regclass('pg_temp.scratch') IS NOT NULL AS found`),
+        );
         assert.equal(row!.found, false, 'the failed transaction was rolled back');
       }
       const [row] = await t.db.connection((db) => db.query<{ one: number }>('SELECT 1 AS one'));

@@ -26,7 +26,8 @@ function losingNextCommit(
   return {
     kind: source.kind,
     async acquire(signal) {
-      if (!armed && options.databaseUnreachable) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+      if (!armed && options.databaseUnreachable)
+        throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
       const connection = await source.acquire(signal);
       return {
         ...connection,
@@ -41,7 +42,8 @@ function losingNextCommit(
       };
     },
     commitStatus: (id, signal) => {
-      if (options.databaseUnreachable) return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+      if (options.databaseUnreachable)
+        return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
       // What a crashed server may answer: the lost transaction's id, handed out again, committed.
       if (options.statusOfAnother !== undefined) return Promise.resolve(options.statusOfAnother);
       return source.commitStatus(id, signal);
@@ -69,7 +71,10 @@ describe('a COMMIT whose answer is lost with the connection', () => {
       },
       {
         signal: options.signal,
-        confirm: options.confirmable === false ? undefined : async (db) => (await db.query('SELECT 1 FROM scratch WHERE id = $1', [id])).length > 0,
+        confirm:
+          options.confirmable === false
+            ? undefined
+            : async (db) => (await db.query('SELECT 1 FROM scratch WHERE id = $1', [id])).length > 0,
       },
     );
   const outcomeUnknown = (error: unknown) => {
@@ -99,17 +104,25 @@ describe('a COMMIT whose answer is lost with the connection', () => {
     } finally {
       await db.close();
     }
-    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4]);
+    assert.deepEqual(
+      (await scratch()).map((row) => row.id),
+      [1, 2, 4],
+    );
   });
 
   it('does not take a "committed" status for its own when its writes are not there (an id handed out again after a crash)', async () => {
-    const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-reused'), 'before COMMIT', { statusOfAnother: 'committed' }));
+    const db = new Database(
+      losingNextCommit(createPostgresSource(t.config, 'lost-reused'), 'before COMMIT', { statusOfAnother: 'committed' }),
+    );
     try {
       await assert.rejects(write(db, 5), notWritten);
     } finally {
       await db.close();
     }
-    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4]);
+    assert.deepEqual(
+      (await scratch()).map((row) => row.id),
+      [1, 2, 4],
+    );
   });
 
   it('says the outcome is unknown (503, outcome "unknown") for a transaction that cannot confirm its writes', async () => {
@@ -119,11 +132,17 @@ describe('a COMMIT whose answer is lost with the connection', () => {
     } finally {
       await db.close();
     }
-    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4, 6], 'it had in fact committed');
+    assert.deepEqual(
+      (await scratch()).map((row) => row.id),
+      [1, 2, 4, 6],
+      'it had in fact committed',
+    );
   });
 
   it('says the outcome is unknown, never "nothing was written", when the database stays out of reach past the deadline', async () => {
-    const db = new Database(losingNextCommit(createPostgresSource(t.config, 'lost-unknown'), 'after COMMIT', { databaseUnreachable: true }));
+    const db = new Database(
+      losingNextCommit(createPostgresSource(t.config, 'lost-unknown'), 'after COMMIT', { databaseUnreachable: true }),
+    );
     try {
       const startedAt = Date.now();
       const written = write(db, 7, { signal: AbortSignal.timeout(500) });
@@ -132,6 +151,10 @@ describe('a COMMIT whose answer is lost with the connection', () => {
     } finally {
       await db.close();
     }
-    assert.deepEqual((await scratch()).map((row) => row.id), [1, 2, 4, 6, 7], 'it had in fact committed');
+    assert.deepEqual(
+      (await scratch()).map((row) => row.id),
+      [1, 2, 4, 6, 7],
+      'it had in fact committed',
+    );
   });
 });

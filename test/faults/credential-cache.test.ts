@@ -78,13 +78,25 @@ describe('two instances on one PostgreSQL database', () => {
 
   it("a user's new password (PATCH /me) on one instance ends its other sessions on the other within a moment", async () => {
     const viewer = await createUser(a.app, { role: 'viewer' });
-    const login = await api(b, 'POST', '/api/v1/auth/login', { email: viewer.user.email, password: 'a password of some length' }, { authorization: undefined });
+    const login = await api(
+      b,
+      'POST',
+      '/api/v1/auth/login',
+      { email: viewer.user.email, password: 'a password of some length' },
+      { authorization: undefined },
+    );
     assert.equal(login.status, 200);
     const other = login.body.token as string;
     const token = (await api(a.app, 'POST', '/api/v1/tokens', { name: 'kept' }, viewer.auth)).body.token as string;
     for (const secret of [viewer.token, other, token]) assert.equal((await me(b, secret)).status, 200);
 
-    const changed = await api(a.app, 'PATCH', '/api/v1/me', { currentPassword: 'a password of some length', password: 'a new password here' }, viewer.auth);
+    const changed = await api(
+      a.app,
+      'PATCH',
+      '/api/v1/me',
+      { currentPassword: 'a password of some length', password: 'a new password here' },
+      viewer.auth,
+    );
     assert.equal(changed.status, 200, JSON.stringify(changed.body));
     const startedAt = Date.now();
     await until(async () => (await me(b, other)).status === 401, 1_000);
@@ -103,7 +115,9 @@ describe('two instances on one PostgreSQL database', () => {
     const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await admin.connect();
     try {
-      const ended = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [`${bName}-listen`]);
+      const ended = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [
+        `${bName}-listen`,
+      ]);
       assert.equal(ended.rowCount, 1);
     } finally {
       await admin.end();

@@ -46,7 +46,8 @@ describe('faults under write load', () => {
           assert.match(failure, /ECONNREFUSED|ECONNRESET|other side closed|SocketError|fetch failed/, failure);
         }
         assert.ok(load.unanswered.size > 0, 'the kill found requests in flight');
-        if (process.env.FAULTS_VERBOSE) console.log(JSON.stringify({ created: count201(load), unanswered: load.unanswered.size, others: load.others }));
+        if (process.env.FAULTS_VERBOSE)
+          console.log(JSON.stringify({ created: count201(load), unanswered: load.unanswered.size, others: load.others }));
 
         // Restart on the same database: a PGlite lock left by the killed process is taken over.
         const restarted = await startServer(database);

@@ -89,7 +89,8 @@ export interface Fixture {
 }
 
 let uniqueCounter = 0;
-export const unique = (prefix: string) => `${prefix}${process.pid.toString(36)}${Date.now().toString(36)}${(uniqueCounter += 1)}`.slice(0, 32);
+export const unique = (prefix: string) =>
+  `${prefix}${process.pid.toString(36)}${Date.now().toString(36)}${(uniqueCounter += 1)}`.slice(0, 32);
 
 export async function createFixture(base: string): Promise<Fixture> {
   const locationIds: string[] = [];
@@ -197,7 +198,11 @@ export async function runLoad(bases: string | string[], fixture: Fixture, load: 
       const reference = `${prefix}-${(referenceCounter += 1)}`;
       const base = servers[(index + i) % servers.length]!;
       try {
-        recordAnswer(load, reference, await request(base, '/api/v1/movements', { body: movement(fixture, reference), hangMs: options.hangMs }));
+        recordAnswer(
+          load,
+          reference,
+          await request(base, '/api/v1/movements', { body: movement(fixture, reference), hangMs: options.hangMs }),
+        );
       } catch (error) {
         recordNoAnswer(load, reference, error);
         return;
@@ -216,7 +221,12 @@ export async function writeMovement(base: string, load: Load, movement: { refere
 
 /** After a fault, one more movement must be written: the service recovered. */
 export function writeOneMore(base: string, fixture: Fixture, load: Load, reference: string) {
-  const movement = { type: 'inbound', locationId: fixture.locationIds[0], reference, lines: [{ productId: fixture.productIds[0], quantity: 1 }] };
+  const movement = {
+    type: 'inbound',
+    locationId: fixture.locationIds[0],
+    reference,
+    lines: [{ productId: fixture.productIds[0], quantity: 1 }],
+  };
   return writeMovement(base, load, movement);
 }
 

@@ -66,14 +66,22 @@ describe('PostgreSQL restarted under write load', () => {
         // Stockroom is not restarted: its pool must find the new server by itself.
         await waitUntil('/readyz answers 200 again', async () => (await readiness()).status === 200, RECOVERY_TIMEOUT_MS, 50);
         const atRecovery = count201(load);
-        await waitUntil('50 more movements written after the outage', () => count201(load) >= atRecovery + 50 || stalled(), RECOVERY_TIMEOUT_MS);
+        await waitUntil(
+          '50 more movements written after the outage',
+          () => count201(load) >= atRecovery + 50 || stalled(),
+          RECOVERY_TIMEOUT_MS,
+        );
       } finally {
         done = true;
         await loading;
       }
 
       assert.deepEqual([...load.unanswered.entries()], [], 'every request got an answer in time (no hangs, no reset connections)');
-      assertOnlyAnswers(load, ['409 insufficient_stock', '503 unavailable', '503 unavailable (outcome unknown)'], `${server.output()}\n${await cluster.log()}`);
+      assertOnlyAnswers(
+        load,
+        ['409 insufficient_stock', '503 unavailable', '503 unavailable (outcome unknown)'],
+        `${server.output()}\n${await cluster.log()}`,
+      );
       assert.equal(server.hasExited(), false, 'the server ran through the outage');
       await writeOneMore(server.base, fixture, load, 'after-restart');
 

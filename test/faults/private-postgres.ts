@@ -52,7 +52,11 @@ async function ownerIds(): Promise<{ uid: number; gid: number }> {
 }
 
 /** Whether a process runs (this module needs Debian's layout anyway, so Linux's /proc is there). */
-const isAlive = (pid: number) => stat(`/proc/${pid}`).then(() => true, () => false);
+const isAlive = (pid: number) =>
+  stat(`/proc/${pid}`).then(
+    () => true,
+    () => false,
+  );
 
 /** Stops and removes the clusters of test processes that died before their clean-up. */
 async function removeClustersOfDeadRuns(bin: string) {

@@ -90,7 +90,12 @@ describe('a request that does not arrive within REQUEST_TIMEOUT_MS', () => {
 
   it('a body still trickling after an early answer is cut, without a second answer', async () => {
     const head = `POST /api/v1/movements HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`;
-    const result = await trickle(head, Array.from({ length: 100 }, () => ' '), 300, 15_000);
+    const result = await trickle(
+      head,
+      Array.from({ length: 100 }, () => ' '),
+      300,
+      15_000,
+    );
     assert.ok(result.closedAfterMs !== undefined && result.closedAfterMs < CUT_WITHIN_MS, `closed after ${result.closedAfterMs} ms`);
     assert.deepEqual(statuses(result.text), [401], result.text);
   });

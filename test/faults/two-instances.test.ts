@@ -98,7 +98,10 @@ async function sameKeyOnEveryInstance(bases: string[], fixture: Fixture, load: L
 /** Reads (one product's levels, a location's movements) on every instance in turn until `done()`. */
 async function readUntil(bases: string[], fixture: Fixture, load: Load, done: () => boolean) {
   for (let i = 0; !done(); i += 1) {
-    const path = i % 2 === 0 ? `/api/v1/stock?productId=${fixture.productIds[i % 4]}` : `/api/v1/movements?locationId=${fixture.locationIds[0]}&limit=20`;
+    const path =
+      i % 2 === 0
+        ? `/api/v1/stock?productId=${fixture.productIds[i % 4]}`
+        : `/api/v1/movements?locationId=${fixture.locationIds[0]}&limit=20`;
     try {
       recordAnswer(load, undefined, await request(bases[i % bases.length]!, path));
     } catch (error) {
@@ -117,7 +120,9 @@ function checkKeyAnswers(outcomes: KeyOutcome[]) {
     const fresh = all.filter((answer) => answer.status === 201 && answer.headers.get('idempotent-replayed') !== 'true');
     const ids = new Set(last.map((answer) => answer.body?.id));
     if (fresh.length !== 1 || last.some((answer) => answer.status !== 201) || ids.size !== 1) {
-      wrong.push(`${reference}: ${answers.map((tries) => tries.map((a) => `${a.status} ${a.body?.code ?? a.body?.id} ${a.headers.get('idempotent-replayed') ?? ''}`).join(', ')).join(' | ')}`);
+      wrong.push(
+        `${reference}: ${answers.map((tries) => tries.map((a) => `${a.status} ${a.body?.code ?? a.body?.id} ${a.headers.get('idempotent-replayed') ?? ''}`).join(', ')).join(' | ')}`,
+      );
     }
   }
   assert.deepEqual(wrong, [], 'every key is answered with one movement by every instance, written once');
@@ -126,7 +131,9 @@ function checkKeyAnswers(outcomes: KeyOutcome[]) {
 describe('two server instances on one PostgreSQL database', () => {
   it('under concurrent mixed load (opposite multi-line transfers, one Idempotency-Key on both at once): no 500, one movement per key, the invariants hold', async () => {
     const database = await createTestDatabase().catch((error: Error) => {
-      throw new Error(`this test needs the PostgreSQL server at ${process.env.DATABASE_URL} (start it, or set DATABASE_URL): ${error.message}`);
+      throw new Error(
+        `this test needs the PostgreSQL server at ${process.env.DATABASE_URL} (start it, or set DATABASE_URL): ${error.message}`,
+      );
     });
     try {
       const servers = [await startServer(database), await startServer(database)];

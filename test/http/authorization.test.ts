@@ -108,7 +108,10 @@ let team: Record<Role, Member>;
 
 const UNKNOWN_SECRET = `sr_${'A'.repeat(43)}`;
 const bearer = (secret: string): Headers => ({ authorization: `Bearer ${secret}` });
-const sessionCookie = (session: { token: string; csrfToken: string }): Headers => ({ cookie: `session=${session.token}`, 'x-csrf-token': session.csrfToken });
+const sessionCookie = (session: { token: string; csrfToken: string }): Headers => ({
+  cookie: `session=${session.token}`,
+  'x-csrf-token': session.csrfToken,
+});
 const at = (where: Where | undefined) => (where === 'other' ? fx.other : fx.own);
 const visibleTo = (role: Role) => (role === 'clerk' ? [fx.own, fx.own2] : [fx.own, fx.own2, fx.other]).sort();
 const sql = (text: string, params: unknown[]) => h.db.connection((db) => db.query(text, params));
@@ -146,7 +149,11 @@ async function enrol(role: Role): Promise<Member> {
   return {
     role,
     user,
-    valid: { 'session token': auth, 'API token': bearer((await newToken(auth, { role })).token), 'session cookie': sessionCookie(cookieSession) },
+    valid: {
+      'session token': auth,
+      'API token': bearer((await newToken(auth, { role })).token),
+      'session cookie': sessionCookie(cookieSession),
+    },
     broken: [
       ['no credentials', { authorization: undefined }],
       ['an empty Bearer', { authorization: 'Bearer' }],
@@ -164,17 +171,30 @@ async function enrol(role: Role): Promise<Member> {
     ],
     withoutCsrf: [
       ['the session cookie without X-CSRF-Token', { cookie: `session=${cookieSession.token}` }],
-      ["the session cookie with another session's X-CSRF-Token", { cookie: `session=${cookieSession.token}`, 'x-csrf-token': loggedOut.csrfToken }],
+      [
+        "the session cookie with another session's X-CSRF-Token",
+        { cookie: `session=${cookieSession.token}`, 'x-csrf-token': loggedOut.csrfToken },
+      ],
     ],
   };
 }
 
 before(async () => {
   const [own, own2, other, spareLocation] = await Promise.all([1, 2, 3, 4].map(() => createLocation(h.app)));
-  const [category, product, counted, moved] = await Promise.all([createCategory(h.app), createProduct(h.app), createProduct(h.app), createProduct(h.app)]);
+  const [category, product, counted, moved] = await Promise.all([
+    createCategory(h.app),
+    createProduct(h.app),
+    createProduct(h.app),
+    createProduct(h.app),
+  ]);
   const inbound = (locationId: string) => stockUp(h.app, counted.id, locationId, 10);
   const ledger = { own: (await inbound(own.id)).id, own2: (await inbound(own2.id)).id, other: (await inbound(other.id)).id, arriving: '' };
-  const transfer = await api(h.app, 'POST', '/api/v1/movements', { type: 'transfer', locationId: other.id, toLocationId: own.id, lines: [{ productId: counted.id, quantity: 1 }] });
+  const transfer = await api(h.app, 'POST', '/api/v1/movements', {
+    type: 'transfer',
+    locationId: other.id,
+    toLocationId: own.id,
+    lines: [{ productId: counted.id, quantity: 1 }],
+  });
   assert.equal(transfer.status, 201, JSON.stringify(transfer.body));
   ledger.arriving = transfer.body.id;
   for (const location of [own, own2, other]) await stockUp(h.app, moved.id, location.id, 1_000_000);
@@ -286,7 +306,11 @@ const TABLE: Record<string, Variant[]> = {
 
   'GET /api/v1/users': [{ rule: 'users', ok: 200 }],
   'POST /api/v1/users': [
-    { rule: 'users', ok: 201, build: () => ({ body: { email: `${tag()}@stockroom.test`, name: 'New user', role: 'viewer', password: USER_PASSWORD } }) },
+    {
+      rule: 'users',
+      ok: 201,
+      build: () => ({ body: { email: `${tag()}@stockroom.test`, name: 'New user', role: 'viewer', password: USER_PASSWORD } }),
+    },
   ],
   'GET /api/v1/users/:id': [{ rule: 'users', ok: 200, build: () => ({ id: fx.stranger.id }) }],
   'PATCH /api/v1/users/:id': [{ rule: 'users', ok: 200, build: () => ({ id: fx.stranger.id, body: { name: `Stranger ${tag()}` } }) }],
@@ -323,7 +347,9 @@ const TABLE: Record<string, Variant[]> = {
   'GET /api/v1/categories': [{ rule: 'catalog read', ok: 200 }],
   'POST /api/v1/categories': [{ rule: 'catalog write', ok: 201, build: () => ({ body: { name: `Category ${tag()}` } }) }],
   'GET /api/v1/categories/:id': [{ rule: 'catalog read', ok: 200, build: () => ({ id: fx.category }) }],
-  'PATCH /api/v1/categories/:id': [{ rule: 'catalog write', ok: 200, build: () => ({ id: fx.category, body: { name: `Category ${tag()}` } }) }],
+  'PATCH /api/v1/categories/:id': [
+    { rule: 'catalog write', ok: 200, build: () => ({ id: fx.category, body: { name: `Category ${tag()}` } }) },
+  ],
   'DELETE /api/v1/categories/:id': [{ rule: 'catalog write', ok: 204, build: async () => ({ id: (await createCategory(h.app)).id }) }],
 
   'GET /api/v1/products': [{ rule: 'catalog read', ok: 200 }],
@@ -350,7 +376,11 @@ const TABLE: Record<string, Variant[]> = {
         const shown = levels.map((level) => level.locationId);
         assert.deepEqual(sorted(shown.filter((id) => [fx.own, fx.own2, fx.other].includes(id))), visibleTo(role));
         if (role === 'clerk') assert.deepEqual(sorted(shown), visibleTo(role));
-        assert.equal(response.body.total.onHand, levels.reduce((sum, level) => sum + level.onHand, 0), 'the total is of the levels shown');
+        assert.equal(
+          response.body.total.onHand,
+          levels.reduce((sum, level) => sum + level.onHand, 0),
+          'the total is of the levels shown',
+        );
       },
     },
   ],
@@ -359,11 +389,27 @@ const TABLE: Record<string, Variant[]> = {
   'POST /api/v1/locations': [{ rule: 'catalog write', ok: 201, build: () => ({ body: { code: `LOC-${tag()}`, name: 'New location' } }) }],
   // A location is part of the catalog: a clerk reads the others too (it only can't see their stock).
   'GET /api/v1/locations/:id': [{ rule: 'catalog read', ok: 200, where: AT_LOCATION, build: ({ where }) => ({ id: at(where) }) }],
-  'PATCH /api/v1/locations/:id': [{ rule: 'catalog write', ok: 200, build: () => ({ id: fx.spareLocation, body: { name: `Location ${tag()}` } }) }],
+  'PATCH /api/v1/locations/:id': [
+    { rule: 'catalog write', ok: 200, build: () => ({ id: fx.spareLocation, body: { name: `Location ${tag()}` } }) },
+  ],
 
   'POST /api/v1/movements': [
-    { name: 'inbound', rule: 'stock write', ok: 201, where: AT_LOCATION, build: ({ where }) => movement({ type: 'inbound', locationId: at(where) }), check: recordedBy },
-    { name: 'outbound', rule: 'stock write', ok: 201, where: AT_LOCATION, build: ({ where }) => movement({ type: 'outbound', locationId: at(where) }), check: recordedBy },
+    {
+      name: 'inbound',
+      rule: 'stock write',
+      ok: 201,
+      where: AT_LOCATION,
+      build: ({ where }) => movement({ type: 'inbound', locationId: at(where) }),
+      check: recordedBy,
+    },
+    {
+      name: 'outbound',
+      rule: 'stock write',
+      ok: 201,
+      where: AT_LOCATION,
+      build: ({ where }) => movement({ type: 'outbound', locationId: at(where) }),
+      check: recordedBy,
+    },
     {
       name: 'adjustment',
       rule: 'stock write',
@@ -406,7 +452,8 @@ const TABLE: Record<string, Variant[]> = {
       ok: 200,
       where: AT_LOCATION,
       build: ({ where }) => ({ query: `productId=${fx.counted}&locationId=${at(where)}&limit=500` }),
-      check: (response, { where }) => assert.deepEqual(idsOf(response), sorted([where === 'own' ? fx.ledger.own : fx.ledger.other, fx.ledger.arriving])),
+      check: (response, { where }) =>
+        assert.deepEqual(idsOf(response), sorted([where === 'own' ? fx.ledger.own : fx.ledger.other, fx.ledger.arriving])),
     },
   ],
   'GET /api/v1/movements/:id': [
@@ -419,7 +466,13 @@ const TABLE: Record<string, Variant[]> = {
       check: (response, _ctx, request) => assert.equal(response.body.id, request.id),
     },
     // A transfer touches both its ends: a clerk at either end sees it.
-    { name: 'a transfer from another location', rule: 'stock read', ok: 200, where: { own: 'arriving at its own location' }, build: () => ({ id: fx.ledger.arriving }) },
+    {
+      name: 'a transfer from another location',
+      rule: 'stock read',
+      ok: 200,
+      where: { own: 'arriving at its own location' },
+      build: () => ({ id: fx.ledger.arriving }),
+    },
   ],
   'GET /api/v1/stock': [
     {
@@ -427,14 +480,16 @@ const TABLE: Record<string, Variant[]> = {
       rule: 'stock read',
       ok: 200,
       build: () => ({ query: `productId=${fx.counted}` }),
-      check: (response, { role }) => assert.deepEqual(sorted(response.body.items.map((item: { locationId: string }) => item.locationId)), visibleTo(role)),
+      check: (response, { role }) =>
+        assert.deepEqual(sorted(response.body.items.map((item: { locationId: string }) => item.locationId)), visibleTo(role)),
     },
     {
       name: 'the levels it may see, as of a time',
       rule: 'stock read',
       ok: 200,
       build: () => ({ query: `productId=${fx.counted}&asOf=${new Date().toISOString()}` }),
-      check: (response, { role }) => assert.deepEqual(sorted(response.body.items.map((item: { locationId: string }) => item.locationId)), visibleTo(role)),
+      check: (response, { role }) =>
+        assert.deepEqual(sorted(response.body.items.map((item: { locationId: string }) => item.locationId)), visibleTo(role)),
     },
     {
       name: 'filtered by location',
@@ -442,7 +497,11 @@ const TABLE: Record<string, Variant[]> = {
       ok: 200,
       where: AT_LOCATION,
       build: ({ where }) => ({ query: `productId=${fx.counted}&locationId=${at(where)}` }),
-      check: (response, { where }) => assert.deepEqual(response.body.items.map((item: { locationId: string }) => item.locationId), [at(where)]),
+      check: (response, { where }) =>
+        assert.deepEqual(
+          response.body.items.map((item: { locationId: string }) => item.locationId),
+          [at(where)],
+        ),
     },
   ],
 };
@@ -500,7 +559,11 @@ describe('the authorisation matrix', () => {
     assert.ok(routes.length > 0, 'no route was collected from the app');
     const missing = routes.filter((route) => !(route in TABLE));
     const stale = Object.keys(TABLE).filter((route) => !routes.includes(route));
-    assert.deepEqual({ missing, stale }, { missing: [], stale: [] }, 'routes without a rule in TABLE (missing), entries for routes the app lacks (stale)');
+    assert.deepEqual(
+      { missing, stale },
+      { missing: [], stale: [] },
+      'routes without a rule in TABLE (missing), entries for routes the app lacks (stale)',
+    );
   });
 
   it('knows every role the app knows', () => {
@@ -511,11 +574,13 @@ describe('the authorisation matrix', () => {
     describe(route, () => {
       const variants = TABLE[route];
       if (variants === undefined) {
-        it('has a rule', () => assert.fail(`${route} is a new route without a declared rule: add it to TABLE in test/authorization.test.ts`));
+        it('has a rule', () =>
+          assert.fail(`${route} is a new route without a declared rule: add it to TABLE in test/authorization.test.ts`));
         return;
       }
       for (const variant of variants) {
-        const places: [Where | undefined, string][] = variant.where === undefined ? [[undefined, '']] : (Object.entries(variant.where) as [Where, string][]);
+        const places: [Where | undefined, string][] =
+          variant.where === undefined ? [[undefined, '']] : (Object.entries(variant.where) as [Where, string][]);
         for (const role of ROLES) {
           for (const [where, place] of places) {
             const outcome = outcomeOf(variant.rule, role, where);
@@ -544,8 +609,17 @@ async function sendGarbage(route: string, credentials: Headers) {
   const answers: ApiResponse[] = [];
   for (const body of bodies) {
     const headers = Object.fromEntries(Object.entries(credentials).filter((entry): entry is [string, string] => entry[1] !== undefined));
-    const response = await h.app.inject({ method, url: path, headers: body === undefined ? headers : { ...headers, 'content-type': body[0] }, payload: body?.[1] });
-    answers.push({ status: response.statusCode, headers: response.headers, body: response.body === '' ? undefined : JSON.parse(response.body) });
+    const response = await h.app.inject({
+      method,
+      url: path,
+      headers: body === undefined ? headers : { ...headers, 'content-type': body[0] },
+      payload: body?.[1],
+    });
+    answers.push({
+      status: response.statusCode,
+      headers: response.headers,
+      body: response.body === '' ? undefined : JSON.parse(response.body),
+    });
   }
   return answers;
 }
@@ -590,7 +664,13 @@ describe('authentication and roles are checked before the request is validated',
 const inboundWith = (credentials: Headers, locationId: string) =>
   api(h.app, 'POST', '/api/v1/movements', { type: 'inbound', locationId, lines: [{ productId: fx.moved, quantity: 1 }] }, credentials);
 const stockAt = (credentials: Headers, locationId?: string) =>
-  api(h.app, 'GET', `/api/v1/stock?productId=${fx.counted}${locationId === undefined ? '' : `&locationId=${locationId}`}`, undefined, credentials);
+  api(
+    h.app,
+    'GET',
+    `/api/v1/stock?productId=${fx.counted}${locationId === undefined ? '' : `&locationId=${locationId}`}`,
+    undefined,
+    credentials,
+  );
 const locationsOf = (response: ApiResponse) => sorted(response.body.items.map((item: { locationId: string }) => item.locationId));
 
 async function setUser(id: string, changes: Record<string, unknown>) {

@@ -100,7 +100,10 @@ describe('concurrent movements through real HTTP', () => {
       .filter((answer) => answer.status === 201)
       .map((answer) => answer.body.balances[0].onHand)
       .sort((a: number, b: number) => a - b);
-    assert.deepEqual(balances, Array.from({ length: 100 }, (_, index) => index));
+    assert.deepEqual(
+      balances,
+      Array.from({ length: 100 }, (_, index) => index),
+    );
     assert.equal(await onHand(product.id, location.id), 0);
     assert.equal((await history(product.id)).length, 101, 'the stock-up and 100 sales');
     await assertLevelsMatchLedger([product.id]);
@@ -121,7 +124,11 @@ describe('concurrent movements through real HTTP', () => {
 
     assert.deepEqual(countBy(answers, statusAndCode), { '201': 300 });
     const balances = answers.map((answer) => answer.body.balances[0].onHand).sort((a: number, b: number) => a - b);
-    assert.deepEqual(balances, Array.from({ length: 300 }, (_, index) => index + 1), 'each inbound saw the one before it');
+    assert.deepEqual(
+      balances,
+      Array.from({ length: 300 }, (_, index) => index + 1),
+      'each inbound saw the one before it',
+    );
     assert.equal(await onHand(product.id, location.id), 300);
     assert.equal((await history(product.id)).length, 300);
     await assertLevelsMatchLedger([product.id]);
@@ -138,8 +145,18 @@ describe('concurrent movements through real HTTP', () => {
     }
     // Every order of the three products, and of two of them, in both directions.
     const orders = [
-      [0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0],
-      [0, 1], [1, 0], [1, 2], [2, 1], [0, 2], [2, 0],
+      [0, 1, 2],
+      [0, 2, 1],
+      [1, 0, 2],
+      [1, 2, 0],
+      [2, 0, 1],
+      [2, 1, 0],
+      [0, 1],
+      [1, 0],
+      [1, 2],
+      [2, 1],
+      [0, 2],
+      [2, 0],
     ];
     const transfers = Array.from({ length: 240 }, (_, index) => {
       const [from, to] = index % 2 === 0 ? [a, b] : [b, a];
@@ -194,7 +211,11 @@ describe('concurrent movements through real HTTP', () => {
         `round ${round}: every answer is the movement or "in progress": ${JSON.stringify(counts)}`,
       );
       const written = answers.filter((answer) => answer.status === 201);
-      assert.equal(written.filter((answer) => answer.headers.get('idempotent-replayed') !== 'true').length, 1, `round ${round}: one first answer`);
+      assert.equal(
+        written.filter((answer) => answer.headers.get('idempotent-replayed') !== 'true').length,
+        1,
+        `round ${round}: one first answer`,
+      );
       for (const answer of written) {
         assert.equal(answer.text, written[0]!.text, `round ${round}: a replay is the first answer, byte for byte`);
       }

@@ -3,7 +3,16 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { buildApp } from '../../src/app.ts';
 import { assertProblem, UNKNOWN_ID } from '../support/assertions.ts';
-import { api, createHarness, createTestDatabase, listen, TEST_ADMIN, type Harness, type TestApp, type TestDatabase } from '../support/helpers.ts';
+import {
+  api,
+  createHarness,
+  createTestDatabase,
+  listen,
+  TEST_ADMIN,
+  type Harness,
+  type TestApp,
+  type TestDatabase,
+} from '../support/helpers.ts';
 
 // The edge of the service against a hostile client: what a request costs before anyone has
 // checked who sent it, what a body costs to parse, and the errors plugins raise outside the API.
@@ -28,7 +37,8 @@ describe('request bodies: the cost of parsing one is bounded', () => {
   after(() => h.close());
 
   /** A body sent as given, with the harness admin's token unless `authorization` says otherwise. */
-  const post = (url: string, payload: string, headers: Record<string, string | undefined> = {}) => api(h.app, 'POST', url, payload, headers);
+  const post = (url: string, payload: string, headers: Record<string, string | undefined> = {}) =>
+    api(h.app, 'POST', url, payload, headers);
 
   it('answers a login body past a few KiB with 413, before reading it as JSON', async () => {
     const anonymous = { authorization: undefined };
@@ -80,7 +90,10 @@ describe('request bodies: the cost of parsing one is bounded', () => {
     const long = JSON.stringify({ code: 'LONG', name: 'n'.repeat(MiB - 100) });
     const answer = await post('/api/v1/locations', long);
     assertProblem(answer, 422, 'validation_failed');
-    assert.deepEqual(answer.body.errors.map((error: { path: string }) => error.path), ['/name']);
+    assert.deepEqual(
+      answer.body.errors.map((error: { path: string }) => error.path),
+      ['/name'],
+    );
   });
 
   it('refuses a string longer than any field takes before a pattern or format runs on it', async () => {
@@ -157,7 +170,8 @@ describe('errors raised by plugins outside the API: /docs/static', () => {
     assertProblem(answer, status, code);
     assert.doesNotMatch(JSON.stringify(answer.body), /node_modules|\/work\/|\bat .+:\d+:\d+/, 'nothing of the inside');
     // The answer is written before its log line: wait for that line, then look at them all.
-    for (let tries = 0; tries < 100 && !logLines.some((line) => line.msg === 'request'); tries += 1) await new Promise((r) => setTimeout(r, 10));
+    for (let tries = 0; tries < 100 && !logLines.some((line) => line.msg === 'request'); tries += 1)
+      await new Promise((r) => setTimeout(r, 10));
     const errors = logLines.filter((line) => line.level >= 50);
     assert.deepEqual(errors, [], `${path} was logged at error level`);
     return answer;

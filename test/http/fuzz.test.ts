@@ -91,7 +91,10 @@ function operationsOf(app: TestApp): Operation[] {
     for (const [method, spec] of Object.entries(byMethod)) {
       const name = `${method.toUpperCase()} ${template}`;
       const contentTypes = Object.keys(spec.requestBody?.content ?? {});
-      assert.ok(contentTypes.every((type) => type === 'application/json'), `${name} takes ${contentTypes.join(', ')}: teach the fuzzer that body`);
+      assert.ok(
+        contentTypes.every((type) => type === 'application/json'),
+        `${name} takes ${contentTypes.join(', ')}: teach the fuzzer that body`,
+      );
       assert.ok(METHODS.includes(method.toUpperCase() as Method), `${name}: an HTTP method the fuzzer does not send`);
       const parameters = spec.parameters ?? [];
       const inPart = (part: string) => parameters.filter((p) => p.in === part).map(({ name: param, schema }) => ({ name: param, schema }));
@@ -119,6 +122,7 @@ const isLogout = (op: Operation) => op.method === 'POST' && op.template === '/ap
 // Text
 
 /** Characters that have broken text handling somewhere. Not NUL: that one has mutations of its own. */
+// prettier-ignore
 const ODD_CHARS = [
   '\u0001', '\u0008', '\t', '\n', '\r', '\u001b', '\u007f', '\u0085', '\u00a0', '\u00ff', '\u2028', '\u2029',
   '\u200b', '\u200d', '\u202e', '\ufeff', '\ufffd', '\uffff', '\ud800', '\udfff', 'e\u0301', '😀', '👩‍👩‍👧', '𝕏',
@@ -142,24 +146,58 @@ const tooLong = (maxLength: number, extraMax = 20_000) =>
 /** Percent-encodes text's UTF-8 for a URL (a lone surrogate goes as U+FFFD's bytes). */
 const encode = (text: string) =>
   [...Buffer.from(text, 'utf8')]
-    .map((byte) => (/[A-Za-z0-9._~-]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`))
+    .map((byte) =>
+      /[A-Za-z0-9._~-]/.test(String.fromCharCode(byte))
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
     .join('');
 
 const ODD_TIMESTAMPS = [
-  '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '2016-12-31T23:59:60Z', '2026-02-28t12:00:00z',
-  '2026-02-28 12:00:00Z', '2026-02-28T12:00:00.123456789+23:59', '2026-02-28T12:00:00-23:59', '1969-12-31T23:59:59Z',
+  '0000-01-01T00:00:00Z',
+  '0001-01-01T00:00:00Z',
+  '9999-12-31T23:59:59.999Z',
+  '2016-12-31T23:59:60Z',
+  '2026-02-28t12:00:00z',
+  '2026-02-28 12:00:00Z',
+  '2026-02-28T12:00:00.123456789+23:59',
+  '2026-02-28T12:00:00-23:59',
+  '1969-12-31T23:59:59Z',
 ];
 const timestampArb = fc.oneof(
-  fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+  fc
+    .date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true })
+    .map((d) => d.toISOString()),
   fc.constantFrom(...ODD_TIMESTAMPS),
 );
 const BAD_TIMESTAMPS = [
-  '', 'yesterday', 'now', '2026-13-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-01-01', '2026-01-01T24:00:01Z', '1700000000',
-  '2026-01-01T00:00:00ZZ', '+002026-01-01T00:00:00Z', '2026-01-01T00:00:00Z\u0000',
+  '',
+  'yesterday',
+  'now',
+  '2026-13-01T00:00:00Z',
+  '2026-02-30T00:00:00Z',
+  '2026-01-01',
+  '2026-01-01T24:00:01Z',
+  '1700000000',
+  '2026-01-01T00:00:00ZZ',
+  '+002026-01-01T00:00:00Z',
+  '2026-01-01T00:00:00Z\u0000',
 ];
 const BAD_UUIDS = [
-  '', 'x', 'null', UNKNOWN_ID.slice(1), `${UNKNOWN_ID}0`, UNKNOWN_ID.replace('0', 'g'), UNKNOWN_ID.replaceAll('-', ''), `{${UNKNOWN_ID}}`,
-  ` ${UNKNOWN_ID}`, `${UNKNOWN_ID}\n`, 'urn:uuid:', "' OR 1=1 --", '../../etc/passwd', `${UNKNOWN_ID}\u0000`,
+  '',
+  'x',
+  'null',
+  UNKNOWN_ID.slice(1),
+  `${UNKNOWN_ID}0`,
+  UNKNOWN_ID.replace('0', 'g'),
+  UNKNOWN_ID.replaceAll('-', ''),
+  `{${UNKNOWN_ID}}`,
+  ` ${UNKNOWN_ID}`,
+  `${UNKNOWN_ID}\n`,
+  'urn:uuid:',
+  "' OR 1=1 --",
+  '../../etc/passwd',
+  `${UNKNOWN_ID}\u0000`,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -189,7 +227,10 @@ function validString(schema: Schema, ids: string[]): fc.Arbitrary<string> {
   const pattern = new RegExp(schema.pattern, 'u');
   const matching = fc.stringMatching(pattern);
   return fc
-    .oneof(matching, fc.tuple(matching, oddText(1, 4)).map(([text, odd]) => text + odd))
+    .oneof(
+      matching,
+      fc.tuple(matching, oddText(1, 4)).map(([text, odd]) => text + odd),
+    )
     .filter((text) => fits(text) && pattern.test(text));
 }
 
@@ -237,13 +278,29 @@ function validArb(schema: Schema, ids: string[]): fc.Arbitrary<unknown> {
 function invalidTextArb(schema: Schema): fc.Arbitrary<string> | undefined {
   const members = enumMembers(schema);
   if (members !== undefined) {
-    return fc.constantFrom('', 'bogus', '\u0000', ...members.flatMap((member) => [String(member).toUpperCase(), `${String(member)} `, `${String(member)}\u0000`]));
+    return fc.constantFrom(
+      '',
+      'bogus',
+      '\u0000',
+      ...members.flatMap((member) => [String(member).toUpperCase(), `${String(member)} `, `${String(member)}\u0000`]),
+    );
   }
   switch (schema.type) {
     case 'integer':
       return fc.constantFrom(
-        '', 'abc', '1.5', '-', 'NaN', 'Infinity', '1e999', '0x', '[]', '9'.repeat(30), '\u0000',
-        String((schema.minimum ?? 0) - 1), String((schema.maximum ?? 1e15) + 1),
+        '',
+        'abc',
+        '1.5',
+        '-',
+        'NaN',
+        'Infinity',
+        '1e999',
+        '0x',
+        '[]',
+        '9'.repeat(30),
+        '\u0000',
+        String((schema.minimum ?? 0) - 1),
+        String((schema.maximum ?? 1e15) + 1),
       );
     case 'boolean':
       return fc.constantFrom('', 'maybe', 'yes', 'TRUE', '1', 'on', 'true\u0000');
@@ -297,8 +354,26 @@ function withoutKey(target: Record<string, unknown>, key: string): Record<string
 }
 
 const HOSTILE_KEYS = [
-  '__proto__', 'constructor', 'prototype', POLLUTED, 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', '',
-  ' ', 'a\u0000b', '\ud800', '😀', 'x'.repeat(1000), '$where', 'id', 'createdAt', 'createdBy', 'role', 'passwordHash',
+  '__proto__',
+  'constructor',
+  'prototype',
+  POLLUTED,
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '__defineGetter__',
+  '',
+  ' ',
+  'a\u0000b',
+  '\ud800',
+  '😀',
+  'x'.repeat(1000),
+  '$where',
+  'id',
+  'createdAt',
+  'createdBy',
+  'role',
+  'passwordHash',
 ];
 const pollutingValue = fc.constantFrom<unknown>(
   { [POLLUTED]: 'yes', isAdmin: true },
@@ -317,10 +392,30 @@ function jsonType(value: unknown): string {
   return typeof value;
 }
 
-const typesOf = (schema: Schema): string[] => [...(schema.type === undefined ? [] : [schema.type]), ...(schema.anyOf ?? []).flatMap(typesOf)];
+const typesOf = (schema: Schema): string[] => [
+  ...(schema.type === undefined ? [] : [schema.type]),
+  ...(schema.anyOf ?? []).flatMap(typesOf),
+];
 
 const SAMPLES = fc.oneof(
-  fc.constantFrom<unknown>('', '5', 'true', 'null', '[]', '{}', 'NaN', 0, -1, 1.5, -0.000001, 1e21, -1e21, 2 ** 53 + 2, Number.MAX_VALUE, 5e-324),
+  fc.constantFrom<unknown>(
+    '',
+    '5',
+    'true',
+    'null',
+    '[]',
+    '{}',
+    'NaN',
+    0,
+    -1,
+    1.5,
+    -0.000001,
+    1e21,
+    -1e21,
+    2 ** 53 + 2,
+    Number.MAX_VALUE,
+    5e-324,
+  ),
   oddText(0, 20),
   fc.integer(),
   fc.boolean(),
@@ -334,7 +429,9 @@ function breakingArbs(schema: Schema, current: unknown, ids: string[]): fc.Arbit
   const allowed = typesOf(schema);
   const options: fc.Arbitrary<unknown>[] = [];
   if (allowed.length > 0) {
-    options.push(SAMPLES.filter((sample) => !allowed.includes(jsonType(sample)) && !(jsonType(sample) === 'integer' && allowed.includes('number'))));
+    options.push(
+      SAMPLES.filter((sample) => !allowed.includes(jsonType(sample)) && !(jsonType(sample) === 'integer' && allowed.includes('number'))),
+    );
   }
   for (const branch of [schema, ...(schema.anyOf ?? [])]) {
     const text = branch.type === 'string' || branch.enum !== undefined ? invalidTextArb(branch) : undefined;
@@ -365,7 +462,9 @@ function toJson(value: unknown): string {
   if (value instanceof RawJson) return value.text;
   if (Array.isArray(value)) return `[${value.map(toJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    return `{${Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}:${toJson(item)}`).join(',')}}`;
+    return `{${Object.entries(value)
+      .map(([key, item]) => `${JSON.stringify(key)}:${toJson(item)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
 }
@@ -460,52 +559,108 @@ interface Fixtures {
 }
 
 const WRONG_CONTENT_TYPES = [
-  'text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml',
-  'text/json', 'application/jsonx', 'application/json-patch+json', 'application/problem+json', '', 'json', 'a\u0000b',
+  'text/plain',
+  'text/plain; charset=utf-8',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'text/json',
+  'application/jsonx',
+  'application/json-patch+json',
+  'application/problem+json',
+  '',
+  'json',
+  'a\u0000b',
 ];
 const ODD_JSON_CONTENT_TYPES = [
-  'application/json; charset=utf-8', 'application/json; charset=utf-16', 'APPLICATION/JSON', 'Application/Json ; charset="utf-8"',
-  'application/json;', 'application/json; x=\u00ff', 'application/json; charset=latin1',
+  'application/json; charset=utf-8',
+  'application/json; charset=utf-16',
+  'APPLICATION/JSON',
+  'Application/Json ; charset="utf-8"',
+  'application/json;',
+  'application/json; x=\u00ff',
+  'application/json; charset=latin1',
 ];
 const NOT_JSON = [
-  ' ', '{', '}', '{"a":', "{'a':1}", '{"a":1,}', '[1,]', 'NaN', 'undefined', '{"a":01}', '{"a":"\\x41"}', '{"a":"\u0001"}', '<xml/>',
-  'name=x', '\u0000', '{"a":1}garbage', '{"a":1}{"b":2}', '"unterminated', '{"a":"\\ud800"', '\ufeff\ufeff{}',
+  ' ',
+  '{',
+  '}',
+  '{"a":',
+  "{'a':1}",
+  '{"a":1,}',
+  '[1,]',
+  'NaN',
+  'undefined',
+  '{"a":01}',
+  '{"a":"\\x41"}',
+  '{"a":"\u0001"}',
+  '<xml/>',
+  'name=x',
+  '\u0000',
+  '{"a":1}garbage',
+  '{"a":1}{"b":2}',
+  '"unterminated',
+  '{"a":"\\ud800"',
+  '\ufeff\ufeff{}',
 ];
 const ODD_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0xef, 0xbb, 0xbf]];
 
 function bodyArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<BodyPart> {
-  const oversized = fc
-    .tuple(fc.integer({ min: 1, max: 64 * 1024 }), fc.boolean())
-    .map(([extra, json]): BodyPart => {
-      const filler = 'a'.repeat(fixtures.bodyLimit + extra);
-      const payload = json ? `{"name":"${filler}"}` : filler;
-      return { payload, contentType: 'application/json', refusal: 'over the body limit', label: `${payload.length} bytes` };
-    });
+  const oversized = fc.tuple(fc.integer({ min: 1, max: 64 * 1024 }), fc.boolean()).map(([extra, json]): BodyPart => {
+    const filler = 'a'.repeat(fixtures.bodyLimit + extra);
+    const payload = json ? `{"name":"${filler}"}` : filler;
+    return { payload, contentType: 'application/json', refusal: 'over the body limit', label: `${payload.length} bytes` };
+  });
   if (op.body === undefined) {
     // No body is expected: whatever comes is ignored or refused, never a 500.
     return fc.oneof(
       CROSS_SHRINK,
       { weight: 6, arbitrary: fc.constant<BodyPart>({ label: 'no body' }) },
-      { weight: 1, arbitrary: pollutingValue.map((value) => ({ payload: toJson(value), contentType: 'application/json', label: 'a JSON body' })) },
-      { weight: 1, arbitrary: fc.constantFrom(...NOT_JSON).map((payload) => ({ payload, contentType: 'application/json', label: 'a non-JSON body' })) },
-      { weight: 1, arbitrary: fc.constantFrom(...WRONG_CONTENT_TYPES).map((contentType) => ({ payload: 'x', contentType, label: 'an unexpected body' })) },
+      {
+        weight: 1,
+        arbitrary: pollutingValue.map((value) => ({ payload: toJson(value), contentType: 'application/json', label: 'a JSON body' })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(...NOT_JSON).map((payload) => ({ payload, contentType: 'application/json', label: 'a non-JSON body' })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .constantFrom(...WRONG_CONTENT_TYPES)
+          .map((contentType) => ({ payload: 'x', contentType, label: 'an unexpected body' })),
+      },
       { weight: 1, arbitrary: oversized.map(({ refusal: _, ...part }) => part) },
     );
   }
   const schema = op.body;
   const validate = reference.compile(schema);
-  const asText = (payload: string, label: string): BodyPart => ({ payload, contentType: 'application/json', refusal: refusalOf(payload, validate), label });
+  const asText = (payload: string, label: string): BodyPart => ({
+    payload,
+    contentType: 'application/json',
+    refusal: refusalOf(payload, validate),
+    label,
+  });
   const asJson = (value: unknown, label: string) => asText(toJson(value), label);
   const valid = validArb(schema, fixtures.ids);
   const broken = valid.chain((base) =>
-    fc.constantFrom(...sitesOf(base, schema)).chain((site) =>
-      fc.oneof(...breakingArbs(site.schema, site.value, fixtures.ids)).map((bad) => asJson(replaceAt(base, site.path, bad), `broken at /${site.path.join('/')}`)),
-    ),
+    fc
+      .constantFrom(...sitesOf(base, schema))
+      .chain((site) =>
+        fc
+          .oneof(...breakingArbs(site.schema, site.value, fixtures.ids))
+          .map((bad) => asJson(replaceAt(base, site.path, bad), `broken at /${site.path.join('/')}`)),
+      ),
   );
   const bytes = fc.tuple(valid, fc.constantFrom(...ODD_UTF8), fc.nat(), fc.boolean()).map(([value, odd, at, bom]): BodyPart => {
     const text = Buffer.from(toJson(value));
     const cut = at % (text.length + 1);
-    const payload = Buffer.concat([Buffer.from(bom ? [0xef, 0xbb, 0xbf] : []), text.subarray(0, cut), Buffer.from(odd), text.subarray(cut)]);
+    const payload = Buffer.concat([
+      Buffer.from(bom ? [0xef, 0xbb, 0xbf] : []),
+      text.subarray(0, cut),
+      Buffer.from(odd),
+      text.subarray(cut),
+    ]);
     // The server decodes as TextDecoder does: a BOM dropped, a broken sequence as U+FFFD.
     return { ...asText(new TextDecoder().decode(payload), 'odd UTF-8 bytes'), payload };
   });
@@ -538,11 +693,22 @@ function bodyArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<BodyPart> {
     },
     {
       weight: 1,
-      arbitrary: fc.tuple(valid, fc.integer({ min: -1000, max: 1000 }).filter((delta) => delta !== 0)).map(([value, delta]) => {
-        const payload = toJson(value);
-        const contentLength = String(Math.max(0, Buffer.byteLength(payload) + delta));
-        return { payload, contentType: 'application/json', contentLength, refusal: 'a Content-Length that is not the body’s', label: `Content-Length ${contentLength}` };
-      }),
+      arbitrary: fc
+        .tuple(
+          valid,
+          fc.integer({ min: -1000, max: 1000 }).filter((delta) => delta !== 0),
+        )
+        .map(([value, delta]) => {
+          const payload = toJson(value);
+          const contentLength = String(Math.max(0, Buffer.byteLength(payload) + delta));
+          return {
+            payload,
+            contentType: 'application/json',
+            contentLength,
+            refusal: 'a Content-Length that is not the body’s',
+            label: `Content-Length ${contentLength}`,
+          };
+        }),
     },
     { weight: 1, arbitrary: oversized },
   );
@@ -551,25 +717,79 @@ function bodyArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<BodyPart> {
 const cursorOf = (key: unknown) => Buffer.from(typeof key === 'string' ? key : JSON.stringify(key)).toString('base64url');
 /** Cursors no list issues, whatever its key's shape (one or two strings: UUIDs, timestamps, text). */
 const BAD_CURSORS = [
-  ...['{}', '[]', 'null', '1', '"x"', '[1]', '[null]', '[[]]', '["a","b","c"]', '["\\u0000"]', '["a\\u0000",""]', '[{"__proto__":1}]', 'not json'].map(cursorOf),
-  '!!!', '%%%', ' ', '\u0000', 'eyJ', '..', cursorOf('['.repeat(300) + ']'.repeat(300)).slice(0, 512),
+  ...[
+    '{}',
+    '[]',
+    'null',
+    '1',
+    '"x"',
+    '[1]',
+    '[null]',
+    '[[]]',
+    '["a","b","c"]',
+    '["\\u0000"]',
+    '["a\\u0000",""]',
+    '[{"__proto__":1}]',
+    'not json',
+  ].map(cursorOf),
+  '!!!',
+  '%%%',
+  ' ',
+  '\u0000',
+  'eyJ',
+  '..',
+  cursorOf('['.repeat(300) + ']'.repeat(300)).slice(0, 512),
 ];
 /** Cursors of a shape some list issues, with odd parts. */
 const ODD_CURSORS = [
-  ['\ud800'], [''], ['%'], ['x'.repeat(300)], [UNKNOWN_ID.toUpperCase()], ['0000-01-01T00:00:00.000Z', UNKNOWN_ID],
-  ['9999-12-31T23:59:59.999Z', UNKNOWN_ID], ['', UNKNOWN_ID], [UNKNOWN_ID, UNKNOWN_ID], ["'; --", UNKNOWN_ID],
+  ['\ud800'],
+  [''],
+  ['%'],
+  ['x'.repeat(300)],
+  [UNKNOWN_ID.toUpperCase()],
+  ['0000-01-01T00:00:00.000Z', UNKNOWN_ID],
+  ['9999-12-31T23:59:59.999Z', UNKNOWN_ID],
+  ['', UNKNOWN_ID],
+  [UNKNOWN_ID, UNKNOWN_ID],
+  ["'; --", UNKNOWN_ID],
 ].map(cursorOf);
 
 const JUNK_QUERY = [
-  '__proto__=1', `__proto__[${POLLUTED}]=yes`, `constructor[prototype][${POLLUTED}]=yes`, 'constructor=x', 'prototype=x',
-  'hasOwnProperty=1', 'toString=x', 'valueOf=1', 'a[b][c]=1', '[]=1', 'limit[]=5', '%', '%zz=1', 'q=%E0%A4%A', 'q=%ED%A0%80',
-  '&&&', '=', '==&=', ';a=1', 'a=1;b=2', 'x=%2', 'a=b=c', '+=+', encode('ключ') + '=' + encode('значение'),
+  '__proto__=1',
+  `__proto__[${POLLUTED}]=yes`,
+  `constructor[prototype][${POLLUTED}]=yes`,
+  'constructor=x',
+  'prototype=x',
+  'hasOwnProperty=1',
+  'toString=x',
+  'valueOf=1',
+  'a[b][c]=1',
+  '[]=1',
+  'limit[]=5',
+  '%',
+  '%zz=1',
+  'q=%E0%A4%A',
+  'q=%ED%A0%80',
+  '&&&',
+  '=',
+  '==&=',
+  ';a=1',
+  'a=1;b=2',
+  'x=%2',
+  'a=b=c',
+  '+=+',
+  encode('ключ') + '=' + encode('значение'),
 ];
 
 function queryArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<TextPart> {
   const pair = (name: string, value: string) => `${encode(name)}=${encode(value)}`;
   const valid = fc.tuple(
-    ...op.query.map((param) => fc.option(validArb(param.schema, fixtures.ids).map((value) => pair(param.name, String(value))), { nil: undefined, freq: 2 })),
+    ...op.query.map((param) =>
+      fc.option(
+        validArb(param.schema, fixtures.ids).map((value) => pair(param.name, String(value))),
+        { nil: undefined, freq: 2 },
+      ),
+    ),
   );
   const mutations: fc.Arbitrary<TextPart>[] = [
     fc.constantFrom(...JUNK_QUERY).map((text) => ({ text, label: `junk ${text}` })),
@@ -578,14 +798,21 @@ function queryArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<TextPart> {
     fc.constantFrom('q=%00', 'x%00=1', '%00=%00', 'a=%00b').map((text) => ({ text, refusal: 'U+0000 in the query', label: text })),
   ];
   for (const param of op.query) {
-    const invalid = param.name === 'cursor' ? fc.oneof(invalidTextArb(param.schema)!, fc.constantFrom(...BAD_CURSORS)) : invalidTextArb(param.schema);
+    const invalid =
+      param.name === 'cursor' ? fc.oneof(invalidTextArb(param.schema)!, fc.constantFrom(...BAD_CURSORS)) : invalidTextArb(param.schema);
     if (invalid !== undefined) {
-      mutations.push(invalid.map((value) => ({ text: pair(param.name, value), refusal: `${param.name} invalid`, label: `${param.name} invalid` })));
+      mutations.push(
+        invalid.map((value) => ({ text: pair(param.name, value), refusal: `${param.name} invalid`, label: `${param.name} invalid` })),
+      );
     }
     const value = validArb(param.schema, fixtures.ids).map(String);
     // Repeated: an array where one value is expected.
     const repeated = `${param.name} repeated`;
-    mutations.push(fc.tuple(value, value).map(([a, b]) => ({ text: `${pair(param.name, a)}&${pair(param.name, b)}`, refusal: repeated, label: repeated })));
+    mutations.push(
+      fc
+        .tuple(value, value)
+        .map(([a, b]) => ({ text: `${pair(param.name, a)}&${pair(param.name, b)}`, refusal: repeated, label: repeated })),
+    );
     // Allowed, but odd: integers as the coercion reads them, cursors of a real shape with odd keys.
     const integers = fc.constantFrom('0x10', ' 7', '+7', '1e2', '5.0', '007');
     const odd = param.name === 'cursor' ? fc.constantFrom(...ODD_CURSORS) : param.schema.type === 'integer' ? integers : value;
@@ -600,12 +827,29 @@ function queryArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<TextPart> {
 
 function pathArb(op: Operation, fixtures: Fixtures, hostile: boolean): fc.Arbitrary<TextPart> {
   const valid = uuidArb(fixtures.ids).map((id): Part & { segment: string } => ({ segment: encode(id), label: 'a valid-ish id' }));
-  const invalid = fc.oneof(
-    oddText(0, 40).filter((text) => !isUuid(text)).map(encode),
-    fc.constantFrom('%00', '%E0', '%', '%zz', '..%2F..%2Fetc%2Fpasswd', encode(`${UNKNOWN_ID}\u0000`), `${UNKNOWN_ID}%20`, `%20${UNKNOWN_ID}`),
-    fc.integer({ min: 101, max: 2000 }).map((n) => 'a'.repeat(n)),
-    fc.constantFrom(...BAD_UUIDS).map(encode),
-  ).map((segment) => ({ segment, refusal: 'the id is not a UUID', label: `id ${segment.length > 60 ? `${segment.slice(0, 40)}…(${segment.length})` : segment}` }));
+  const invalid = fc
+    .oneof(
+      oddText(0, 40)
+        .filter((text) => !isUuid(text))
+        .map(encode),
+      fc.constantFrom(
+        '%00',
+        '%E0',
+        '%',
+        '%zz',
+        '..%2F..%2Fetc%2Fpasswd',
+        encode(`${UNKNOWN_ID}\u0000`),
+        `${UNKNOWN_ID}%20`,
+        `%20${UNKNOWN_ID}`,
+      ),
+      fc.integer({ min: 101, max: 2000 }).map((n) => 'a'.repeat(n)),
+      fc.constantFrom(...BAD_UUIDS).map(encode),
+    )
+    .map((segment) => ({
+      segment,
+      refusal: 'the id is not a UUID',
+      label: `id ${segment.length > 60 ? `${segment.slice(0, 40)}…(${segment.length})` : segment}`,
+    }));
   const segment = hostile ? fc.oneof(CROSS_SHRINK, { weight: 3, arbitrary: valid }, { weight: 1, arbitrary: invalid }) : valid;
   return fc.tuple(...op.path.map(() => segment)).map((segments) => ({
     text: op.path.reduce((path, param, index) => path.replace(`{${param.name}}`, segments[index]!.segment), op.template),
@@ -615,11 +859,28 @@ function pathArb(op: Operation, fixtures: Fixtures, hostile: boolean): fc.Arbitr
 }
 
 const JUNK_HEADERS: [string, string][] = [
-  ['x-forwarded-for', '1.1.1.1, <script>, \u0000'], ['x-forwarded-proto', 'gopher'], ['x-forwarded-host', 'evil.example'], ['accept', 'application/xml'],
-  ['accept', '*/*;q=2, \ud800'], ['accept-encoding', 'gzip;q=2, br, zstd, x'], ['accept-language', 'x'.repeat(5000)], ['x-csrf-token', 'junk'],
-  ['x-request-id', '\u0000\n'], ['if-none-match', '*'], ['if-modified-since', 'yesterday'], ['range', 'bytes=0-0,-1'], ['origin', 'null'],
-  ['x-http-method-override', 'DELETE'], ['content-encoding', 'gzip'], ['expect', '100-continue'], ['user-agent', '\u202e\u0001'],
-  ['__proto__', `{"${POLLUTED}":"yes"}`], ['constructor', 'x'], ['prototype', 'x'], ['hasownproperty', 'x'], ['x-\ud800', 'x'],
+  ['x-forwarded-for', '1.1.1.1, <script>, \u0000'],
+  ['x-forwarded-proto', 'gopher'],
+  ['x-forwarded-host', 'evil.example'],
+  ['accept', 'application/xml'],
+  ['accept', '*/*;q=2, \ud800'],
+  ['accept-encoding', 'gzip;q=2, br, zstd, x'],
+  ['accept-language', 'x'.repeat(5000)],
+  ['x-csrf-token', 'junk'],
+  ['x-request-id', '\u0000\n'],
+  ['if-none-match', '*'],
+  ['if-modified-since', 'yesterday'],
+  ['range', 'bytes=0-0,-1'],
+  ['origin', 'null'],
+  ['x-http-method-override', 'DELETE'],
+  ['content-encoding', 'gzip'],
+  ['expect', '100-continue'],
+  ['user-agent', '\u202e\u0001'],
+  ['__proto__', `{"${POLLUTED}":"yes"}`],
+  ['constructor', 'x'],
+  ['prototype', 'x'],
+  ['hasownproperty', 'x'],
+  ['x-\ud800', 'x'],
 ];
 
 function headersArb(op: Operation): fc.Arbitrary<HeaderPart> {
@@ -629,7 +890,11 @@ function headersArb(op: Operation): fc.Arbitrary<HeaderPart> {
       CROSS_SHRINK,
       { weight: 4, arbitrary: fc.constant({ label: '' }) },
       { weight: 1, arbitrary: validArb(param.schema, []).map((value) => ({ value: String(value), label: `${param.name} valid-ish` })) },
-      ...(invalid === undefined ? [] : [{ weight: 2, arbitrary: invalid.map((value) => ({ value, refusal: `${param.name} invalid`, label: `${param.name} invalid` })) }]),
+      ...(invalid === undefined
+        ? []
+        : [
+            { weight: 2, arbitrary: invalid.map((value) => ({ value, refusal: `${param.name} invalid`, label: `${param.name} invalid` })) },
+          ]),
     );
   });
   // A header of another route is sent too (Idempotency-Key where none is expected): it must be ignored.
@@ -645,7 +910,10 @@ function headersArb(op: Operation): fc.Arbitrary<HeaderPart> {
     return {
       headers,
       refusal: values.find((v) => v.refusal !== undefined)?.refusal,
-      label: [...values.map((v) => v.label), ...junk.map(([name]) => name), strayHeader ? 'a stray idempotency-key' : ''].filter(Boolean).join(', ') || 'no odd headers',
+      label:
+        [...values.map((v) => v.label), ...junk.map(([name]) => name), strayHeader ? 'a stray idempotency-key' : '']
+          .filter(Boolean)
+          .join(', ') || 'no odd headers',
     };
   });
 }
@@ -713,9 +981,11 @@ function credentialsArb(): fc.Arbitrary<CredentialPart> {
     { weight: 1, arbitrary: fc.constant<CredentialPart>({ kind: 'none', label: 'no credentials', headers: () => ({}) }) },
     {
       weight: 1,
-      arbitrary: fc
-        .constantFrom(...invalidAuthorization)
-        .map(([label, value]): CredentialPart => ({ kind: 'invalid', label: `Authorization: ${label}`, headers: (t) => ({ authorization: value(t) }) })),
+      arbitrary: fc.constantFrom(...invalidAuthorization).map(([label, value]): CredentialPart => ({
+        kind: 'invalid',
+        label: `Authorization: ${label}`,
+        headers: (t) => ({ authorization: value(t) }),
+      })),
     },
     {
       weight: 1,
@@ -762,7 +1032,11 @@ function describeAttempt(attempt: Attempt): string {
   const length = attempt.body.contentLength === undefined ? '' : ` content-length ${attempt.body.contentLength}`;
   const { expected } = attempt;
   const must =
-    expected === undefined ? 'may succeed' : 'status' in expected ? `must be ${expected.status} (${expected.why})` : `must be refused (${expected.refused})`;
+    expected === undefined
+      ? 'may succeed'
+      : 'status' in expected
+        ? `must be ${expected.status} (${expected.why})`
+        : `must be refused (${expected.refused})`;
   const odd = headers.length === 0 ? '' : ` headers {${headers.join('; ')}}`;
   return `${attempt.method} ${shorten(attempt.url, 400)} [${attempt.credentials.label}]${typed}${length}${odd}${body} — ${attempt.label}; ${must}`;
 }
@@ -789,8 +1063,10 @@ function attemptArb(op: Operation, fixtures: Fixtures, otherMethods: Method[]): 
       let expected: Attempt['expected'] = refusal === undefined ? undefined : { refused: refusal };
       // No route: the answer is the not-found handler's, or a problem with the body's size (it is read, not parsed).
       if (sent !== op.method) expected = { refused: `no ${sent} route here` };
-      else if (!op.isPublic && (credentials.kind === 'none' || credentials.kind === 'invalid')) expected = { status: 401, why: 'no valid credentials' };
-      else if (!op.isPublic && credentials.kind === 'cookie without csrf' && unsafe) expected = { status: 403, why: 'a cookie without its CSRF token' };
+      else if (!op.isPublic && (credentials.kind === 'none' || credentials.kind === 'invalid'))
+        expected = { status: 401, why: 'no valid credentials' };
+      else if (!op.isPublic && credentials.kind === 'cookie without csrf' && unsafe)
+        expected = { status: 403, why: 'a cookie without its CSRF token' };
       const attempt: Attempt = {
         op,
         method: sent,
@@ -809,9 +1085,22 @@ function attemptArb(op: Operation, fixtures: Fixtures, otherMethods: Method[]): 
 // Checking an answer, the data and the prototypes
 
 const LEAKS = [
-  /\n\s+at /, /\bat [\w$.<>]+ \(/, /node_modules/, /\.(ts|js|mjs|cjs):\d+/, /\/(work|home|usr|tmp|src|var)\//, /\b(SELECT|INSERT INTO|DELETE FROM)\b/,
-  /\bUPDATE \w+ SET\b/, /\b(relation|column) "[^"]+"/, /violates .* constraint/, /syntax error at or near/, /duplicate key value/,
-  /invalid input syntax/, /out of range/, /\bpg_\w+/, /\b(TypeError|ReferenceError|RangeError|SyntaxError)\b/, /FST_ERR/,
+  /\n\s+at /,
+  /\bat [\w$.<>]+ \(/,
+  /node_modules/,
+  /\.(ts|js|mjs|cjs):\d+/,
+  /\/(work|home|usr|tmp|src|var)\//,
+  /\b(SELECT|INSERT INTO|DELETE FROM)\b/,
+  /\bUPDATE \w+ SET\b/,
+  /\b(relation|column) "[^"]+"/,
+  /violates .* constraint/,
+  /syntax error at or near/,
+  /duplicate key value/,
+  /invalid input syntax/,
+  /out of range/,
+  /\bpg_\w+/,
+  /\b(TypeError|ReferenceError|RangeError|SyntaxError)\b/,
+  /FST_ERR/,
 ];
 
 interface Answer {
@@ -833,7 +1122,11 @@ function checkAnswer(answer: Answer, request: string, where: string) {
   }
   for (const member of ['type', 'title', 'detail', 'code']) assert.equal(typeof problem[member], 'string', `problem.${member}: ${where}`);
   assert.equal(problem.status, answer.status, `problem.status: ${where}`);
-  assert.equal(ERROR_STATUS[problem.code as keyof typeof ERROR_STATUS], answer.status, `problem.code ${String(problem.code)} for ${answer.status}: ${where}`);
+  assert.equal(
+    ERROR_STATUS[problem.code as keyof typeof ERROR_STATUS],
+    answer.status,
+    `problem.code ${String(problem.code)} for ${answer.status}: ${where}`,
+  );
   for (const leak of LEAKS) {
     const found = leak.exec(answer.body)?.[0];
     // What the request itself sent may be echoed; anything else of this kind comes from inside.
@@ -845,11 +1138,17 @@ type Snapshot = Map<string, string[]>;
 
 async function snapshotQuery(h: Harness): Promise<string> {
   const tables = await h.db.connection((db) =>
-    db.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1`),
+    db.query<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1`,
+    ),
   );
   assert.ok(tables.length > 5, 'the tables of the schema');
   // last_used_at: authenticating records a credential's use (at most once a minute), as designed.
-  return tables.map(({ name }) => `SELECT '${name}' AS "table", (to_jsonb(r) - 'last_used_at')::text AS "row" FROM "${name}" r`).join(' UNION ALL ') + ' ORDER BY 1, 2';
+  return (
+    tables
+      .map(({ name }) => `SELECT '${name}' AS "table", (to_jsonb(r) - 'last_used_at')::text AS "row" FROM "${name}" r`)
+      .join(' UNION ALL ') + ' ORDER BY 1, 2'
+  );
 }
 
 async function snapshot(h: Harness, query: string): Promise<Snapshot> {
@@ -868,14 +1167,21 @@ function differences(before: Snapshot, after: Snapshot): Map<string, string> {
     if (was.join('\n') === is.join('\n')) continue;
     const gone = was.find((row) => !is.includes(row));
     const added = is.find((row) => !was.includes(row));
-    changed.set(table, `${was.length} → ${is.length} rows${gone ? `, lost ${shorten(gone, 200)}` : ''}${added ? `, gained ${shorten(added, 200)}` : ''}`);
+    changed.set(
+      table,
+      `${was.length} → ${is.length} rows${gone ? `, lost ${shorten(gone, 200)}` : ''}${added ? `, gained ${shorten(added, 200)}` : ''}`,
+    );
   }
   return changed;
 }
 
-const PROTOTYPES = [Object, Array, String, Number, Boolean, Function, RegExp, Date, Promise, Error, Map, Set].map((type) => type.prototype as object);
+const PROTOTYPES = [Object, Array, String, Number, Boolean, Function, RegExp, Date, Promise, Error, Map, Set].map(
+  (type) => type.prototype as object,
+);
 const prototypeState = () =>
-  PROTOTYPES.map((prototype) => new Map(Reflect.ownKeys(prototype).map((key) => [key, Object.getOwnPropertyDescriptor(prototype, key)!.value])));
+  PROTOTYPES.map(
+    (prototype) => new Map(Reflect.ownKeys(prototype).map((key) => [key, Object.getOwnPropertyDescriptor(prototype, key)!.value])),
+  );
 
 function assertPrototypesIntact(baseline: ReturnType<typeof prototypeState>, where: string) {
   assert.equal(({} as Record<string, unknown>)[POLLUTED], undefined, `Object.prototype polluted: ${where}`);
@@ -883,7 +1189,11 @@ function assertPrototypesIntact(baseline: ReturnType<typeof prototypeState>, whe
   prototypeState().forEach((now, index) => {
     const was = baseline[index]!;
     const name = PROTOTYPES[index]!.constructor.name;
-    assert.deepEqual([...now.keys()].map(String).sort(), [...was.keys()].map(String).sort(), `${name}.prototype gained or lost keys: ${where}`);
+    assert.deepEqual(
+      [...now.keys()].map(String).sort(),
+      [...was.keys()].map(String).sort(),
+      `${name}.prototype gained or lost keys: ${where}`,
+    );
     for (const [key, value] of now) assert.ok(Object.is(value, was.get(key)), `${name}.prototype.${String(key)} changed: ${where}`);
   });
 }
@@ -904,7 +1214,9 @@ function exchange(port: number, bytes: Buffer): Promise<Answer | undefined> {
     const chunks: Buffer[] = [];
     socket.setTimeout(5000, () => socket.destroy(new Error('no answer within 5 s')));
     socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error),
+    );
     socket.on('close', () => {
       const text = Buffer.concat(chunks).toString('utf8');
       if (text === '') return resolve(undefined);
@@ -923,10 +1235,19 @@ function rawRequestArb(token: string): fc.Arbitrary<RawRequest> {
   /** A request line, the admin's credentials and `headers`, then `rest`: the blank line and a body. */
   const request = (label: string, line: string, headers: string[] = [], rest = '\r\n') => {
     const text = `${[line, 'Host: x', `Authorization: Bearer ${token}`, 'Connection: close', ...headers].join('\r\n')}\r\n${rest}`;
-    return { label, bytes: Buffer.from(text, 'latin1'), [fc.toStringMethod]: () => `${label}: ${shorten(text.replaceAll(token, '<token>'), 300)}` };
+    return {
+      label,
+      bytes: Buffer.from(text, 'latin1'),
+      [fc.toStringMethod]: () => `${label}: ${shorten(text.replaceAll(token, '<token>'), 300)}`,
+    };
   };
   const movement = (label: string, key: string) =>
-    request(label, 'POST /api/v1/movements HTTP/1.1', ['Content-Type: application/json', `Idempotency-Key: ${key}`, 'Content-Length: 2'], '\r\n{}');
+    request(
+      label,
+      'POST /api/v1/movements HTTP/1.1',
+      ['Content-Type: application/json', `Idempotency-Key: ${key}`, 'Content-Length: 2'],
+      '\r\n{}',
+    );
   const me = 'GET /api/v1/me HTTP/1.1';
   const control = fc.constantFrom('\u0000', '\u0001', '\u0008', '\u000b', '\u000c', '\u001f', '\u007f', '\r', '\n');
   const framings: [string[], string][] = [
@@ -946,14 +1267,30 @@ function rawRequestArb(token: string): fc.Arbitrary<RawRequest> {
     fc.integer({ min: 17_000, max: 80_000 }).map((n) => request(`a ${n}-byte header`, me, [`X-Junk: ${'a'.repeat(n)}`])),
     fc.integer({ min: 17_000, max: 80_000 }).map((n) => request(`a ${n}-byte URL`, `GET /api/v1/products?q=${'a'.repeat(n)} HTTP/1.1`)),
     fc.integer({ min: 17_000, max: 40_000 }).map((n) => movement(`a ${n}-byte Idempotency-Key`, 'k'.repeat(n))),
-    fc.constantFrom(
-      'GET /api/v1/me HTTP/1.1 extra', 'GET /api/v1/me HTTP/9.9', 'GET\t/api/v1/me HTTP/1.1', '\u0000GET /api/v1/me HTTP/1.1',
-      'GET /api/v1/products?q=a b HTTP/1.1', 'GET /api/v1/products/%E0 HTTP/1.1', `GET /api/v1/products/${'a'.repeat(150)} HTTP/1.1`,
-      'GÉT /api/v1/me HTTP/1.1', 'GET api/v1/me HTTP/1.1', 'GET /api/v1/me\u0000 HTTP/1.1',
-    ).map((line) => request('a malformed request line', line)),
-    fc.constantFrom(...framings).map(([headers, rest]) =>
-      request('conflicting or malformed framing', 'POST /api/v1/categories HTTP/1.1', ['Content-Type: application/json', ...headers], rest),
-    ),
+    fc
+      .constantFrom(
+        'GET /api/v1/me HTTP/1.1 extra',
+        'GET /api/v1/me HTTP/9.9',
+        'GET\t/api/v1/me HTTP/1.1',
+        '\u0000GET /api/v1/me HTTP/1.1',
+        'GET /api/v1/products?q=a b HTTP/1.1',
+        'GET /api/v1/products/%E0 HTTP/1.1',
+        `GET /api/v1/products/${'a'.repeat(150)} HTTP/1.1`,
+        'GÉT /api/v1/me HTTP/1.1',
+        'GET api/v1/me HTTP/1.1',
+        'GET /api/v1/me\u0000 HTTP/1.1',
+      )
+      .map((line) => request('a malformed request line', line)),
+    fc
+      .constantFrom(...framings)
+      .map(([headers, rest]) =>
+        request(
+          'conflicting or malformed framing',
+          'POST /api/v1/categories HTTP/1.1',
+          ['Content-Type: application/json', ...headers],
+          rest,
+        ),
+      ),
   );
 }
 
@@ -973,7 +1310,12 @@ describe('hostile requests to every route', () => {
   async function newSession() {
     // From an address of its own: the fuzzed logins may have used up 127.0.0.1's attempts.
     sessions += 1;
-    const response = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: TEST_ADMIN, remoteAddress: `10.99.${sessions >> 8}.${sessions & 255}` });
+    const response = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: TEST_ADMIN,
+      remoteAddress: `10.99.${sessions >> 8}.${sessions & 255}`,
+    });
     assert.equal(response.statusCode, 200, response.body);
     return JSON.parse(response.body).token as string;
   }
@@ -987,7 +1329,13 @@ describe('hostile requests to every route', () => {
     const product = await createProduct(h.app, { categoryId: child.id });
     const [from, to] = [await createLocation(h.app), await createLocation(h.app, { allowNegative: true })];
     const movement = await stockUp(h.app, product.id, from.id, 10);
-    const victim = { email: 'victim@stockroom.test', name: 'Victim', role: 'clerk', locationIds: [from.id], password: 'a password of some length' };
+    const victim = {
+      email: 'victim@stockroom.test',
+      name: 'Victim',
+      role: 'clerk',
+      locationIds: [from.id],
+      password: 'a password of some length',
+    };
     const user = await api(h.app, 'POST', '/api/v1/users', victim);
     assert.equal(user.status, 201, JSON.stringify(user.body));
     const token = await api(h.app, 'POST', '/api/v1/tokens', { name: 'fuzzed', role: 'viewer' });
@@ -1012,7 +1360,11 @@ describe('hostile requests to every route', () => {
     for (const op of operations) {
       assert.ok(h.app.hasRoute({ method: op.method, url: op.template.replace(/\{(\w+)\}/g, ':$1') }), `${op.method} ${op.template}`);
     }
-    assert.ok(operations.some((op) => op.body !== undefined) && operations.some((op) => op.query.length > 0) && operations.some((op) => op.headers.length > 0));
+    assert.ok(
+      operations.some((op) => op.body !== undefined) &&
+        operations.some((op) => op.query.length > 0) &&
+        operations.some((op) => op.headers.length > 0),
+    );
   });
 
   /** Sends one attempt and holds its answer, the data and the prototypes to the contract. */
@@ -1044,7 +1396,10 @@ describe('hostile requests to every route', () => {
     } else {
       // A refused login, and a password change with a wrong current password, are counted against
       // the account and address: the throttle's memory, not data. Any other refusal counts nothing.
-      const wrongCurrentPassword = isChangeOfMe(attempt.op) && status === 422 && /"path":"\/currentPassword","message":"is not your current password"/.test(response.body);
+      const wrongCurrentPassword =
+        isChangeOfMe(attempt.op) &&
+        status === 422 &&
+        /"path":"\/currentPassword","message":"is not your current password"/.test(response.body);
       if ((isLogin(attempt.op) && (status === 401 || status === 429)) || wrongCurrentPassword) changed.delete('login_attempts');
       assert.deepEqual(Object.fromEntries(changed), {}, `a ${status} answer changed data: ${where}`);
     }
@@ -1055,9 +1410,15 @@ describe('hostile requests to every route', () => {
     const chosen = operations.filter((op) => ROUTE === undefined || `${op.method} ${op.template}` === ROUTE);
     assert.ok(chosen.length > 0, `FUZZ_ROUTE=${ROUTE} is none of the routes`);
     for (const op of chosen) {
-      const otherMethods = METHODS.filter((method) => !operations.some((other) => other.template === op.template && other.method === method));
+      const otherMethods = METHODS.filter(
+        (method) => !operations.some((other) => other.template === op.template && other.method === method),
+      );
       await t.test(`${op.method} ${op.template}`, async () => {
-        await fc.assert(fc.asyncProperty(attemptArb(op, fixtures, otherMethods), exercise), { numRuns: RUNS, includeErrorInReport: true, ...SEED });
+        await fc.assert(fc.asyncProperty(attemptArb(op, fixtures, otherMethods), exercise), {
+          numRuns: RUNS,
+          includeErrorInReport: true,
+          ...SEED,
+        });
       });
     }
   });
@@ -1068,13 +1429,18 @@ describe('hostile requests to every route', () => {
       fc.asyncProperty(rawRequestArb(h.token), async (raw) => {
         const before = await snapshot(h, tablesQuery);
         const answer = await exchange(port, raw.bytes);
-        const answered = answer === undefined ? 'closed without an answer' : `${answer.status} ${answer.contentType} ${shorten(answer.body, 300)}`;
+        const answered =
+          answer === undefined ? 'closed without an answer' : `${answer.status} ${answer.contentType} ${shorten(answer.body, 300)}`;
         const where = `${raw[fc.toStringMethod]?.() ?? raw.label}\n  → ${answered}`;
         if (answer !== undefined) {
           checkAnswer(answer, raw.bytes.toString('latin1'), where);
           assert.ok(answer.status >= 400, `accepted a malformed request: ${where}`);
         }
-        assert.deepEqual(Object.fromEntries(differences(before, await snapshot(h, tablesQuery))), {}, `a malformed request changed data: ${where}`);
+        assert.deepEqual(
+          Object.fromEntries(differences(before, await snapshot(h, tablesQuery))),
+          {},
+          `a malformed request changed data: ${where}`,
+        );
         assertPrototypesIntact(prototypes, where);
       }),
       { numRuns: Math.max(20, Math.round(RUNS / 2)), includeErrorInReport: true, ...SEED },

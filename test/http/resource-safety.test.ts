@@ -37,7 +37,11 @@ async function answerOf(response: Response): Promise<Answer> {
 function postMovement(base: string, movement: Movement, signal?: AbortSignal): Promise<Answer> {
   return fetch(`${base}/api/v1/movements`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...auth, ...(movement.reference === undefined ? {} : { 'x-test-reference': movement.reference }) },
+    headers: {
+      'content-type': 'application/json',
+      ...auth,
+      ...(movement.reference === undefined ? {} : { 'x-test-reference': movement.reference }),
+    },
     body: JSON.stringify(movement),
     ...(signal === undefined ? {} : { signal }),
   }).then(answerOf);
@@ -245,7 +249,12 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
     await stockUp(h.app, product.id, location.id, 10);
     // On PostgreSQL the movements wait on a row lock another session holds, inside a statement
     // that must be cancelled; on PGlite they wait for the one connection, which this test holds.
-    const outbound = (reference: string) => ({ type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }], reference });
+    const outbound = (reference: string) => ({
+      type: 'outbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 1 }],
+      reference,
+    });
     const blocker = usingPostgres ? await lockLevelsOf(h, product.id) : holdTheConnection(h);
     const unfinishedBefore = requests.unfinished();
     try {
@@ -253,7 +262,11 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
       const waitingForDeadline = Promise.all(Array.from({ length: 10 }, (_, index) => postMovement(base, outbound(`deadline-${index}`))));
       const leaving = Promise.all(
         Array.from({ length: 10 }, (_, index) =>
-          abortable((signal) => postMovement(base, outbound(`leaving-${index}`), signal), 300 + index * 50, requests.serverSaw(`leaving-${index}`)),
+          abortable(
+            (signal) => postMovement(base, outbound(`leaving-${index}`), signal),
+            300 + index * 50,
+            requests.serverSaw(`leaving-${index}`),
+          ),
         ),
       );
       const answers = await waitingForDeadline;
@@ -288,8 +301,7 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
     // Through HTTP this can only be reached on PostgreSQL: PGlite runs a whole transaction without
     // giving the event loop a turn, so there a deadline or a disconnect is noticed only while a
     // request waits for the connection. The transaction owner is held to it directly here.
-    const insertCategory = (tx: Queryable, name: string) =>
-      tx.query('INSERT INTO categories (id, name) VALUES ($1, $2)', [uuidv7(), name]);
+    const insertCategory = (tx: Queryable, name: string) => tx.query('INSERT INTO categories (id, name) VALUES ($1, $2)', [uuidv7(), name]);
     const categoriesNamed = (names: string[]) =>
       h.db.connection((db) => db.query('SELECT name FROM categories WHERE name = ANY($1::text[])', [names]));
 
@@ -374,7 +386,14 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
       { type: 'inbound', locationId: location.id, lines: [] },
       { type: 'inbound', locationId: location.id, lines: [{ productId: scarce.id, quantity: '5' }] },
       // Valid for the schema, refused by a business rule before any transaction.
-      { type: 'inbound', locationId: location.id, lines: [{ productId: scarce.id, quantity: 1 }, { productId: scarce.id, quantity: 2 }] },
+      {
+        type: 'inbound',
+        locationId: location.id,
+        lines: [
+          { productId: scarce.id, quantity: 1 },
+          { productId: scarce.id, quantity: 2 },
+        ],
+      },
     ];
     const outcomes: Array<{ kind: Kind; reference: string; status: number | 'aborted'; code?: string; id?: string; detail?: string }> = [];
     const blocker = usingPostgres ? await lockLevelsOf(h, locked.id) : undefined;
@@ -382,9 +401,21 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
     try {
       const tasks = kinds.map((kind, index) => async () => {
         const reference = `mix-${index}`;
-        const inbound = (productId: string) => ({ type: 'inbound', locationId: location.id, lines: [{ productId, quantity: 1 }], reference });
+        const inbound = (productId: string) => ({
+          type: 'inbound',
+          locationId: location.id,
+          lines: [{ productId, quantity: 1 }],
+          reference,
+        });
         const record = (answer: Answer) => {
-          outcomes.push({ kind, reference, status: answer.status, code: answer.body?.code, id: answer.body?.id, detail: answer.body?.detail });
+          outcomes.push({
+            kind,
+            reference,
+            status: answer.status,
+            code: answer.body?.code,
+            id: answer.body?.id,
+            detail: answer.body?.detail,
+          });
         };
         const recordAbortable = async (outcome: Promise<Answer | 'aborted'>) => {
           const answer = await outcome;
@@ -398,7 +429,12 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
             return record(await postMovement(base, inbound(inboundProducts[index % inboundProducts.length]!.id)));
           case 'insufficient':
             return record(
-              await postMovement(base, { type: 'outbound', locationId: location.id, lines: [{ productId: scarce.id, quantity: 1_000_000 }], reference }),
+              await postMovement(base, {
+                type: 'outbound',
+                locationId: location.id,
+                lines: [{ productId: scarce.id, quantity: 1_000_000 }],
+                reference,
+              }),
             );
           case 'invalid':
             return record(await postMovement(base, { ...invalidBodies[index % invalidBodies.length], reference }));
@@ -414,14 +450,23 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
           }
           case 'slowBody':
             return record(
-              await postMovementSlowly(base, inbound(inboundProducts[index % inboundProducts.length]!.id), requests.serverSaw(reference), REQUEST_TIMEOUT_MS + 200),
+              await postMovementSlowly(
+                base,
+                inbound(inboundProducts[index % inboundProducts.length]!.id),
+                requests.serverSaw(reference),
+                REQUEST_TIMEOUT_MS + 200,
+              ),
             );
           case 'slowAbort': {
             // Aborted while its body is still arriving.
             const saw = requests.serverSaw(reference);
             const movement = inbound(inboundProducts[index % inboundProducts.length]!.id);
             return recordAbortable(
-              abortable((signal) => postMovementSlowly(base, movement, saw, REQUEST_TIMEOUT_MS + 200, signal), Math.floor(rng() * 500), saw),
+              abortable(
+                (signal) => postMovementSlowly(base, movement, saw, REQUEST_TIMEOUT_MS + 200, signal),
+                Math.floor(rng() * 500),
+                saw,
+              ),
             );
           }
           case 'locked':
@@ -470,7 +515,14 @@ describe('resource safety under mixed load, deadlines and client aborts', () => 
     assert.ok(cutOff >= plan.slowAbort + plan.lockedAbort, `requests cut off while the server worked on them: ${cutOff}`);
 
     // What was answered 201 is in the ledger; what was answered 504 is not.
-    const written = new Map((await movementsWithReferences(h, outcomes.map((o) => o.reference))).map((row) => [row.reference, row.id]));
+    const written = new Map(
+      (
+        await movementsWithReferences(
+          h,
+          outcomes.map((o) => o.reference),
+        )
+      ).map((row) => [row.reference, row.id]),
+    );
     for (const outcome of outcomes) {
       if (outcome.status === 201) assert.equal(written.get(outcome.reference), outcome.id, `${outcome.reference} was answered 201`);
       if (outcome.status === 504 || outcome.status === 408) {
@@ -535,9 +587,17 @@ describe('an exhausted pool', () => {
     } finally {
       await hold.release();
     }
-    const recovered = await postMovement(base, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
+    const recovered = await postMovement(base, {
+      type: 'inbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 1 }],
+    });
     assert.equal(recovered.status, 201);
-    assert.deepEqual(recovered.body.balances.map((b: { onHand: number }) => b.onHand), [1], 'none of the refused requests wrote');
+    assert.deepEqual(
+      recovered.body.balances.map((b: { onHand: number }) => b.onHand),
+      [1],
+      'none of the refused requests wrote',
+    );
     assert.ok(await eventually(() => h.db.stats().inUse === 0, 1000));
   });
 });

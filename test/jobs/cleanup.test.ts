@@ -59,14 +59,16 @@ describe('the clean-up job', () => {
     const batches: number[] = [];
     const db = {
       transaction: (work: (tx: Queryable) => Promise<number>, options: object) =>
-        h.db.transaction(async (tx) => {
-          const deleted = await work(tx);
-          batches.push(deleted);
-          return deleted;
-        }, options).then((deleted) => {
-          afterEach(deleted);
-          return deleted;
-        }),
+        h.db
+          .transaction(async (tx) => {
+            const deleted = await work(tx);
+            batches.push(deleted);
+            return deleted;
+          }, options)
+          .then((deleted) => {
+            afterEach(deleted);
+            return deleted;
+          }),
     } as unknown as Database;
     return { db, batches };
   }

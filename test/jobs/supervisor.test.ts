@@ -38,7 +38,9 @@ describe('the job supervisor', () => {
   it('runs a job at once when its first run is due at 0, and adds at most its jitter to a wait', async () => {
     const runs: number[] = [];
     const startedAt = Date.now();
-    const supervisor = new Supervisor(recordingLog()).add(job({ intervalMs: 1000, jitterMs: 20, firstRunMs: 0, run: async () => void runs.push(Date.now() - startedAt) }));
+    const supervisor = new Supervisor(recordingLog()).add(
+      job({ intervalMs: 1000, jitterMs: 20, firstRunMs: 0, run: async () => void runs.push(Date.now() - startedAt) }),
+    );
     supervisor.start();
     await sleep(100);
     await supervisor.stop();

@@ -3,11 +3,17 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
-import { killServers, SHUTDOWN_TIMEOUT_MS, START_TIMEOUT_MS, startServer, type Exit, type ServerProcess } from '../support/server-process.ts';
+import {
+  killServers,
+  SHUTDOWN_TIMEOUT_MS,
+  START_TIMEOUT_MS,
+  startServer,
+  type Exit,
+  type ServerProcess,
+} from '../support/server-process.ts';
 
 // The process around the app (DESIGN.md pattern 2, API.md "Running it"), tested as an operator
 // meets it: `node bin/stockroom.mjs serve` as a child process, stopped with SIGTERM.
-
 
 async function json(response: Response): Promise<any> {
   const text = await response.text();
@@ -29,9 +35,12 @@ async function movementIds(server: ServerProcess, productId: string): Promise<st
   const ids: string[] = [];
   let cursor: string | null = null;
   do {
-    const response = await fetch(`${server.base}/api/v1/movements?productId=${productId}&limit=500${cursor === null ? '' : `&cursor=${cursor}`}`, {
-      headers: await server.auth(),
-    });
+    const response = await fetch(
+      `${server.base}/api/v1/movements?productId=${productId}&limit=500${cursor === null ? '' : `&cursor=${cursor}`}`,
+      {
+        headers: await server.auth(),
+      },
+    );
     assert.equal(response.status, 200);
     const page = await json(response);
     ids.push(...page.items.map((item: { id: string }) => item.id));
@@ -163,11 +172,17 @@ describe('the server process', () => {
         assert.equal(b.code, 0);
         return;
       }
-      const refused = await Promise.race([second.exited, sleep(START_TIMEOUT_MS, undefined, { ref: false }).then(() => 'still running' as const)]);
+      const refused = await Promise.race([
+        second.exited,
+        sleep(START_TIMEOUT_MS, undefined, { ref: false }).then(() => 'still running' as const),
+      ]);
       assert.notEqual(refused, 'still running');
       assert.notEqual((refused as Exit).code, 0);
       assert.equal((refused as Exit).code !== null, true, 'it exited by itself, not by a signal');
-      const lines = second.stderr().split('\n').filter((line) => line.trim() !== '');
+      const lines = second
+        .stderr()
+        .split('\n')
+        .filter((line) => line.trim() !== '');
       assert.equal(lines.length, 1, `one line on stderr: ${second.stderr()}`);
       assert.match(lines[0]!, /data directory .* is in use/);
       // The first is untouched by the attempt.

@@ -45,7 +45,10 @@ function oneLineFailure(run: Run): string {
 }
 
 async function countUsers(database: TestDatabase): Promise<number> {
-  const db = database.db.kind === 'pglite' ? new Database(await createPgliteSource({ dataDir: database.config.dataDir, acquireTimeoutMs: 5000 })) : database.db;
+  const db =
+    database.db.kind === 'pglite'
+      ? new Database(await createPgliteSource({ dataDir: database.config.dataDir, acquireTimeoutMs: 5000 }))
+      : database.db;
   try {
     return await db.connection(async (conn) => (await conn.query<{ count: number }>('SELECT count(*)::int AS count FROM users'))[0]!.count);
   } finally {
@@ -90,7 +93,18 @@ describe('stockroom serve on a busy port', () => {
   it('makes the first admin on the next start, on a free port, and it logs in', async () => {
     const env: Record<string, string> = {};
     for (const [name, value] of Object.entries(process.env)) {
-      if (value !== undefined && !['DATABASE_URL', 'STOCKROOM_DATA_DIR', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS', 'STOCKROOM_ADMIN_EMAIL', 'STOCKROOM_ADMIN_PASSWORD'].includes(name)) env[name] = value;
+      if (
+        value !== undefined &&
+        ![
+          'DATABASE_URL',
+          'STOCKROOM_DATA_DIR',
+          'NODE_TEST_CONTEXT',
+          'NODE_OPTIONS',
+          'STOCKROOM_ADMIN_EMAIL',
+          'STOCKROOM_ADMIN_PASSWORD',
+        ].includes(name)
+      )
+        env[name] = value;
     }
     const free = await freePort();
     const child = execFile(process.execPath, ['bin/stockroom.mjs', 'serve'], {
@@ -131,7 +145,10 @@ describe('stockroom on a PostgreSQL server it cannot use', () => {
 
   for (const args of [['serve'], ['migrate'], ['seed', '--demo'], ['user', 'create', '--email', 'a@example.com', '--role', 'admin']]) {
     it(`${args.slice(0, args[0] === 'user' ? 2 : 1).join(' ')}: names the host, port and database and says the connection was refused, in one line, without the password`, async () => {
-      const run = await stockroom(args, { DATABASE_URL: `postgres://postgres:secret-pw-xyz@127.0.0.1:${closedPort}/stockroom_db`, PORT: '0' });
+      const run = await stockroom(args, {
+        DATABASE_URL: `postgres://postgres:secret-pw-xyz@127.0.0.1:${closedPort}/stockroom_db`,
+        PORT: '0',
+      });
       const line = oneLineFailure(run);
       assert.match(line, new RegExp(`"stockroom_db" on 127\\.0\\.0\\.1:${closedPort}`));
       assert.match(line, /connection refused/);
@@ -211,9 +228,15 @@ describe('the embedded data directory', () => {
       const create = await stockroom(['user', 'create', '--email', 'x@example.com', '--role', 'admin'], { STOCKROOM_DATA_DIR: dataDir });
       const createLine = oneLineFailure(create);
       assert.match(createLine, /is in use by another Stockroom process \(pid \d+\)/);
-      assert.match(createLine, /stop the server first, or, while it runs, create the user through the API as an admin: POST \/api\/v1\/users$/);
+      assert.match(
+        createLine,
+        /stop the server first, or, while it runs, create the user through the API as an admin: POST \/api\/v1\/users$/,
+      );
       const reset = await stockroom(['user', 'reset-password', '--email', 'x@example.com'], { STOCKROOM_DATA_DIR: dataDir });
-      assert.match(oneLineFailure(reset), /stop the server first, or, while it runs, have an admin set the password through the API: PATCH \/api\/v1\/users\/\{id\}/);
+      assert.match(
+        oneLineFailure(reset),
+        /stop the server first, or, while it runs, have an admin set the password through the API: PATCH \/api\/v1\/users\/\{id\}/,
+      );
     } finally {
       assert.equal((await server.stop()).code, 0);
     }

@@ -45,7 +45,9 @@ function run<T>(requested: IdempotencyRequest | undefined, work: (tx: Queryable)
 }
 
 async function writes(key: string): Promise<number[]> {
-  const rows = await t.db.connection((db) => db.query<{ n: number }>('SELECT n FROM idempotency_test_writes WHERE key = $1 ORDER BY n', [key]));
+  const rows = await t.db.connection((db) =>
+    db.query<{ n: number }>('SELECT n FROM idempotency_test_writes WHERE key = $1 ORDER BY n', [key]),
+  );
   return rows.map((row) => row.n);
 }
 
@@ -221,7 +223,11 @@ describe('withIdempotency', () => {
       '{"id":"0190a0a0-0000-7000-8000-000000000000","type":"inbound","reference":null,"note":"caf\u00e9 \u2028 \\"x\\" \\ud800",' +
       '"createdAt":"2001-03-15T00:00:00.000Z","createdBy":{"id":"u","name":"N"},"lines":[{"productId":"p","quantity":5}],"balances":[]}';
     await t.db.transaction((tx) =>
-      tx.query('INSERT INTO idempotency_keys (key, request_hash, status_code, response_body) VALUES ($1, $2, 201, $3)', [key, legacyHash, answered]),
+      tx.query('INSERT INTO idempotency_keys (key, request_hash, status_code, response_body) VALUES ($1, $2, 201, $3)', [
+        key,
+        legacyHash,
+        answered,
+      ]),
     );
     let runs = 0;
     const replay = await t.db.transaction((tx) =>

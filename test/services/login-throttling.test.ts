@@ -94,7 +94,11 @@ describe('login throttling: an account is counted by the user it finds, however 
     assert.equal(await attemptsOf(userSubject(user.id)), LIMIT);
     assert.equal(await attemptsOf(pairSubject(user.id, address)), LIMIT);
     const tail = user.email.slice('kiwi'.length);
-    assert.deepEqual((await counters()).filter((row) => row.subject.includes(tail)), [], 'no counter per spelling');
+    assert.deepEqual(
+      (await counters()).filter((row) => row.subject.includes(tail)),
+      [],
+      'no counter per spelling',
+    );
   });
 
   it('throttles an unknown email exactly as a known one, İ spellings included', async () => {

@@ -39,7 +39,13 @@ export const USER_PASSWORD = 'a password of some length';
 export async function createUser(app: TestApp, fields: { role: string; locationIds?: string[]; [field: string]: unknown }) {
   const email = `${unique('user').toLowerCase()}@stockroom.test`;
   const user = await created(api(app, 'POST', '/api/v1/users', { email, name: unique('User'), password: USER_PASSWORD, ...fields }));
-  const login = await api(app, 'POST', '/api/v1/auth/login', { email, password: fields.password ?? USER_PASSWORD }, { authorization: undefined });
+  const login = await api(
+    app,
+    'POST',
+    '/api/v1/auth/login',
+    { email, password: fields.password ?? USER_PASSWORD },
+    { authorization: undefined },
+  );
   if (login.status !== 200) throw new Error(`login failed: ${JSON.stringify(login.body)}`);
   return { user, token: login.body.token as string, auth: { authorization: `Bearer ${login.body.token}` } };
 }

@@ -46,7 +46,10 @@ async function exists(path: string) {
 /** A migrated PGlite data directory for this set of migrations, made once and reused. */
 async function pgliteTemplate(): Promise<string> {
   const migrations = await loadMigrations();
-  const hash = createHash('sha256').update(migrations.map((m) => m.id + m.sql).join('\n')).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(migrations.map((m) => m.id + m.sql).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   const template = join(TEMPLATE_ROOT, `pglite-${hash}`);
   if (await exists(template)) return template;
   await mkdir(TEMPLATE_ROOT, { recursive: true });
@@ -61,7 +64,9 @@ async function pgliteTemplate(): Promise<string> {
 
 /** Drops the schemas that test processes killed before their clean-up left behind. */
 async function dropSchemasOfDeadRuns(admin: pg.Client) {
-  const { rows } = await admin.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname ~ '^test_[0-9]+_[a-z0-9]+$'`);
+  const { rows } = await admin.query<{ name: string }>(
+    `SELECT nspname AS name FROM pg_namespace WHERE nspname ~ '^test_[0-9]+_[a-z0-9]+$'`,
+  );
   for (const { name } of rows) {
     const pid = Number(name.split('_')[1]);
     let alive = true;

@@ -72,7 +72,8 @@ export async function startServer(database: Pick<TestDatabase, 'env'>, port?: nu
   port ??= await freePort();
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !['DATABASE_URL', 'STOCKROOM_DATA_DIR', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS'].includes(name)) env[name] = value;
+    if (value !== undefined && !['DATABASE_URL', 'STOCKROOM_DATA_DIR', 'NODE_TEST_CONTEXT', 'NODE_OPTIONS'].includes(name))
+      env[name] = value;
   }
   Object.assign(env, database.env, {
     HOST: '127.0.0.1',
@@ -95,7 +96,10 @@ export async function startServer(database: Pick<TestDatabase, 'env'>, port?: nu
     });
   });
   const started = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not started within ${START_TIMEOUT_MS} ms:\n${stdout}\n${stderr}`)), START_TIMEOUT_MS).unref();
+    const timer = setTimeout(
+      () => reject(new Error(`not started within ${START_TIMEOUT_MS} ms:\n${stdout}\n${stderr}`)),
+      START_TIMEOUT_MS,
+    ).unref();
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       if (stdout.includes('Stockroom is serving')) {

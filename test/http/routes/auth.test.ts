@@ -96,7 +96,9 @@ describe('POST /api/v1/auth/login', () => {
   it('stores the password as an Argon2id hash with its own salt, never the password', async () => {
     const first = await createUser(h.app, { role: 'viewer' });
     const second = await createUser(h.app, { role: 'viewer' });
-    const rows = await query<{ hash: string }>('SELECT password_hash AS hash FROM users WHERE id = ANY($1::uuid[])', [[first.user.id, second.user.id]]);
+    const rows = await query<{ hash: string }>('SELECT password_hash AS hash FROM users WHERE id = ANY($1::uuid[])', [
+      [first.user.id, second.user.id],
+    ]);
     for (const { hash } of rows) {
       assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
       assert.ok(!hash.includes(USER_PASSWORD));
@@ -138,7 +140,13 @@ describe('sessions and the session cookie', () => {
 
   it('needs no CSRF token with a bearer token', async () => {
     const { token } = await session();
-    const response = await api(h.app, 'POST', '/api/v1/locations', { code: `BEARER-${Date.now()}`, name: 'Bearer' }, { authorization: `Bearer ${token}` });
+    const response = await api(
+      h.app,
+      'POST',
+      '/api/v1/locations',
+      { code: `BEARER-${Date.now()}`, name: 'Bearer' },
+      { authorization: `Bearer ${token}` },
+    );
     assert.equal(response.status, 201);
   });
 
@@ -179,7 +187,13 @@ describe('users', () => {
   it('an admin creates, reads, lists and changes users; the password never appears', async () => {
     const location = await createLocation(h.app);
     const email = `Clerk-${Date.now()}@Stockroom.test`;
-    const created = await api(h.app, 'POST', '/api/v1/users', { email, name: 'Casey Clerk', role: 'clerk', locationIds: [location.id], password: USER_PASSWORD });
+    const created = await api(h.app, 'POST', '/api/v1/users', {
+      email,
+      name: 'Casey Clerk',
+      role: 'clerk',
+      locationIds: [location.id],
+      password: USER_PASSWORD,
+    });
     assert.equal(created.status, 201);
     assert.match(created.body.id, UUID);
     assert.deepEqual(
@@ -189,7 +203,11 @@ describe('users', () => {
     assert.ok(!JSON.stringify(created.body).includes(USER_PASSWORD) && !('password' in created.body) && !('passwordHash' in created.body));
     assert.deepEqual((await api(h.app, 'GET', `/api/v1/users/${created.body.id}`)).body, created.body);
 
-    const changed = await api(h.app, 'PATCH', `/api/v1/users/${created.body.id}`, { role: 'manager', locationIds: [], name: 'Casey Manager' });
+    const changed = await api(h.app, 'PATCH', `/api/v1/users/${created.body.id}`, {
+      role: 'manager',
+      locationIds: [],
+      name: 'Casey Manager',
+    });
     assert.equal(changed.status, 200);
     assert.deepEqual([changed.body.role, changed.body.locationIds, changed.body.name], ['manager', [], 'Casey Manager']);
 
@@ -214,10 +232,37 @@ describe('users', () => {
 
   it('refuses a taken email (case-insensitively) with 409, an unknown location with 404, a short password with 422', async () => {
     const { user } = await createUser(h.app, { role: 'viewer' });
-    assertProblem(await api(h.app, 'POST', '/api/v1/users', { email: user.email.toUpperCase(), name: 'Twin', role: 'viewer', password: USER_PASSWORD }), 409, 'conflict');
-    assertProblem(await api(h.app, 'POST', '/api/v1/users', { email: `x${Date.now()}@stockroom.test`, name: 'X', role: 'clerk', locationIds: [UNKNOWN_ID], password: USER_PASSWORD }), 404, 'not_found');
-    assertProblem(await api(h.app, 'POST', '/api/v1/users', { email: `y${Date.now()}@stockroom.test`, name: 'Y', role: 'viewer', password: 'short' }), 422, 'validation_failed');
-    assertProblem(await api(h.app, 'POST', '/api/v1/users', { email: `z${Date.now()}@stockroom.test`, name: 'Z', role: 'owner', password: USER_PASSWORD }), 422, 'validation_failed');
+    assertProblem(
+      await api(h.app, 'POST', '/api/v1/users', { email: user.email.toUpperCase(), name: 'Twin', role: 'viewer', password: USER_PASSWORD }),
+      409,
+      'conflict',
+    );
+    assertProblem(
+      await api(h.app, 'POST', '/api/v1/users', {
+        email: `x${Date.now()}@stockroom.test`,
+        name: 'X',
+        role: 'clerk',
+        locationIds: [UNKNOWN_ID],
+        password: USER_PASSWORD,
+      }),
+      404,
+      'not_found',
+    );
+    assertProblem(
+      await api(h.app, 'POST', '/api/v1/users', { email: `y${Date.now()}@stockroom.test`, name: 'Y', role: 'viewer', password: 'short' }),
+      422,
+      'validation_failed',
+    );
+    assertProblem(
+      await api(h.app, 'POST', '/api/v1/users', {
+        email: `z${Date.now()}@stockroom.test`,
+        name: 'Z',
+        role: 'owner',
+        password: USER_PASSWORD,
+      }),
+      422,
+      'validation_failed',
+    );
     assertProblem(await api(h.app, 'GET', `/api/v1/users/${UNKNOWN_ID}`), 404, 'not_found');
   });
 
@@ -272,9 +317,15 @@ describe('API tokens', () => {
     const created = await api(h.app, 'POST', '/api/v1/tokens', { name: 'till integration' }, auth);
     assert.equal(created.status, 201);
     assert.match(created.body.token, /^sr_[A-Za-z0-9_-]{43}$/);
-    assert.deepEqual([created.body.name, created.body.role, created.body.lastUsedAt, created.body.expiresAt], ['till integration', 'manager', null, null]);
+    assert.deepEqual(
+      [created.body.name, created.body.role, created.body.lastUsedAt, created.body.expiresAt],
+      ['till integration', 'manager', null, null],
+    );
     const list = await api(h.app, 'GET', '/api/v1/tokens', undefined, auth);
-    assert.deepEqual(list.body.items.map((token: { id: string }) => token.id), [created.body.id]);
+    assert.deepEqual(
+      list.body.items.map((token: { id: string }) => token.id),
+      [created.body.id],
+    );
     assert.ok(!JSON.stringify(list.body).includes(created.body.token));
     const stored = await query<{ text: string }>('SELECT row_to_json(c)::text AS text FROM credentials c WHERE id = $1', [created.body.id]);
     assert.ok(!stored[0]!.text.includes(created.body.token.slice(3)), 'the secret is not stored');
@@ -318,7 +369,11 @@ describe('API tokens', () => {
   });
 
   it('expires at expiresAt, which must be in the future', async () => {
-    assertProblem(await api(h.app, 'POST', '/api/v1/tokens', { name: 'past', expiresAt: '2020-01-01T00:00:00.000Z' }), 422, 'validation_failed');
+    assertProblem(
+      await api(h.app, 'POST', '/api/v1/tokens', { name: 'past', expiresAt: '2020-01-01T00:00:00.000Z' }),
+      422,
+      'validation_failed',
+    );
     const soon = new Date(Date.now() + 1500).toISOString();
     const token = (await api(h.app, 'POST', '/api/v1/tokens', { name: 'brief', expiresAt: soon })).body;
     assert.equal(token.expiresAt, soon);
@@ -334,7 +389,13 @@ describe('who did what', () => {
     const product = await createProduct(h.app);
     const clerk = await createUser(h.app, { role: 'clerk', locationIds: [location.id] });
     await stockUp(h.app, product.id, location.id, 5);
-    const sold = await api(h.app, 'POST', '/api/v1/movements', { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 2 }] }, clerk.auth);
+    const sold = await api(
+      h.app,
+      'POST',
+      '/api/v1/movements',
+      { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 2 }] },
+      clerk.auth,
+    );
     assert.equal(sold.status, 201);
     assert.deepEqual(sold.body.createdBy, { id: clerk.user.id, name: clerk.user.name });
     const history = await api(h.app, 'GET', `/api/v1/movements?productId=${product.id}`);
@@ -395,7 +456,10 @@ describe('behind a TLS proxy (TRUST_PROXY)', () => {
     const session = cookiesOf({ status: 200, headers: response.headers, body: undefined }).get('session');
     assert.ok(session!.attributes.includes('secure'));
     const subjects = await proxied.db.connection((db) => db.query<{ subject: string }>('SELECT subject FROM login_attempts'));
-    assert.ok(subjects.some((row) => row.subject === 'ip:203.0.113.9'), JSON.stringify(subjects));
+    assert.ok(
+      subjects.some((row) => row.subject === 'ip:203.0.113.9'),
+      JSON.stringify(subjects),
+    );
   });
   it('takes the right-most X-Forwarded-For entry, so a client can neither choose its address nor dodge throttling', async () => {
     const statuses: number[] = [];
@@ -410,7 +474,10 @@ describe('behind a TLS proxy (TRUST_PROXY)', () => {
     }
     assert.ok(statuses.includes(429), `throttled: ${statuses.join(' ')}`);
     const subjects = await proxied.db.connection((db) => db.query<{ subject: string }>('SELECT subject FROM login_attempts'));
-    assert.ok(subjects.some((row) => row.subject.includes('198.51.100.7')), JSON.stringify(subjects));
+    assert.ok(
+      subjects.some((row) => row.subject.includes('198.51.100.7')),
+      JSON.stringify(subjects),
+    );
     assert.ok(!subjects.some((row) => row.subject.includes('192.0.2.')), JSON.stringify(subjects));
   });
 });

@@ -157,7 +157,10 @@ describe('categories', () => {
         pages.push(response.body.items);
         cursor = response.body.nextCursor;
       } while (cursor !== null && pages.length < 10);
-      assert.deepEqual(pages.map((page) => page.length), [3, 3, 1]);
+      assert.deepEqual(
+        pages.map((page) => page.length),
+        [3, 3, 1],
+      );
       assert.deepEqual(pages.flat(), expected);
     });
 
@@ -439,7 +442,15 @@ describe('products', () => {
       assert.equal(response.status, 201);
       assert.deepEqual(
         { ...response.body, id: undefined, createdAt: undefined, updatedAt: undefined },
-        { ...fields, id: undefined, category: { id: category.id, name: category.name }, imageUrl: null, archived: false, createdAt: undefined, updatedAt: undefined },
+        {
+          ...fields,
+          id: undefined,
+          category: { id: category.id, name: category.name },
+          imageUrl: null,
+          archived: false,
+          createdAt: undefined,
+          updatedAt: undefined,
+        },
       );
     });
 
@@ -548,8 +559,14 @@ describe('products', () => {
       const active = await createProduct(h.app, { categoryId: category.id });
       const archived = await createProduct(h.app, { categoryId: category.id });
       assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${archived.id}`)).status, 200);
-      assert.deepEqual((await listAll(`categoryId=${category.id}&archived=true`)).map((p) => p.id), [archived.id]);
-      assert.deepEqual((await listAll(`categoryId=${category.id}&archived=false`)).map((p) => p.id), [active.id]);
+      assert.deepEqual(
+        (await listAll(`categoryId=${category.id}&archived=true`)).map((p) => p.id),
+        [archived.id],
+      );
+      assert.deepEqual(
+        (await listAll(`categoryId=${category.id}&archived=false`)).map((p) => p.id),
+        [active.id],
+      );
     });
 
     it('pages with limit and an opaque cursor, giving every product exactly once, ordered by SKU case-insensitively', async () => {
@@ -574,7 +591,10 @@ describe('products', () => {
           cursors.push(cursor);
         }
       } while (cursor !== null && pages.length < 10);
-      assert.deepEqual(pages.map((page) => page.length), [2, 2, 2, 1]);
+      assert.deepEqual(
+        pages.map((page) => page.length),
+        [2, 2, 2, 1],
+      );
       assert.deepEqual(pages.flat(), expected);
       assert.equal(new Set(cursors).size, cursors.length, 'every page has its own cursor');
     });
@@ -586,7 +606,10 @@ describe('products', () => {
       assert.equal(new Set(ids).size, ids.length, 'no product appears twice');
       for (const product of made) assert.ok(ids.includes(product.id));
       const everything = await listAll('', 500);
-      assert.deepEqual(ids, everything.map((p) => p.id));
+      assert.deepEqual(
+        ids,
+        everything.map((p) => p.id),
+      );
     });
 
     it('accepts a limit of 500 and refuses 501, 0, a non-number, and a cursor it did not issue, with 422', async () => {
@@ -635,10 +658,7 @@ describe('products', () => {
       const product = await createProduct(h.app, { categoryId: category.id, description: 'old', barcode: '111', reorderPoint: 3 });
       const response = await api(h.app, 'PATCH', `/api/v1/products/${product.id}`, { name: 'New name', reorderPoint: 7 });
       assert.equal(response.status, 200);
-      assert.deepEqual(
-        { ...response.body, updatedAt: undefined },
-        { ...product, name: 'New name', reorderPoint: 7, updatedAt: undefined },
-      );
+      assert.deepEqual({ ...response.body, updatedAt: undefined }, { ...product, name: 'New name', reorderPoint: 7, updatedAt: undefined });
       assert.ok(Date.parse(response.body.updatedAt) >= Date.parse(product.updatedAt));
       assert.deepEqual((await get(product.id)).body, response.body);
     });
@@ -726,7 +746,10 @@ describe('products', () => {
       assert.deepEqual(fetched.body, response.body);
       const history = await api(h.app, 'GET', `/api/v1/movements?productId=${product.id}`);
       assert.equal(history.status, 200);
-      assert.deepEqual(history.body.items.map((m: { id: string }) => m.id), [movement.id]);
+      assert.deepEqual(
+        history.body.items.map((m: { id: string }) => m.id),
+        [movement.id],
+      );
       const levels = await api(h.app, 'GET', `/api/v1/products/${product.id}/stock`);
       assert.equal(levels.status, 200);
       assert.equal(levels.body.total.onHand, 5);
@@ -737,7 +760,11 @@ describe('products', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 5);
       assert.equal((await api(h.app, 'DELETE', `/api/v1/products/${product.id}`)).status, 200);
-      const out = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 2 }] });
+      const out = await recordMovement(h.app, {
+        type: 'outbound',
+        locationId: location.id,
+        lines: [{ productId: product.id, quantity: 2 }],
+      });
       assert.equal(out.status, 201);
       assertProblem(
         await recordMovement(h.app, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] }),
@@ -862,7 +889,10 @@ describe('GET /api/v1/products/lookup', () => {
       const response = await lookup(scanned);
       assertProblem(response, 409, 'conflict');
       assert.equal(response.body.detail, `2 products have the barcode "${scanned}" (${first.sku}, ${second.sku}): look one up by its SKU`);
-      assert.deepEqual(response.body.products, [first, second].map((p) => ({ id: p.id, sku: p.sku, name: p.name })));
+      assert.deepEqual(
+        response.body.products,
+        [first, second].map((p) => ({ id: p.id, sku: p.sku, name: p.name })),
+      );
       // Either is found by its SKU.
       await assertFinds(await lookup(first.sku), first);
     });
@@ -876,7 +906,11 @@ describe('GET /api/v1/products/lookup', () => {
       const { auth } = await createUser(h.app, role);
       await assertFinds(await lookup(scanned, auth), product);
     }
-    assertProblem(await api(h.app, 'GET', `/api/v1/products/lookup?code=${scanned}`, undefined, { authorization: undefined }), 401, 'unauthenticated');
+    assertProblem(
+      await api(h.app, 'GET', `/api/v1/products/lookup?code=${scanned}`, undefined, { authorization: undefined }),
+      401,
+      'unauthenticated',
+    );
   });
 
   it('is documented in /openapi.json with its code parameter', async () => {

@@ -218,7 +218,11 @@ describe('PATCH /api/v1/locations/:id', () => {
   it('refuses allowNegative false while the location holds negative stock with 409 conflict, and changes nothing', async () => {
     const location = await createLocation(h.app, { allowNegative: true });
     const product = await createProduct(h.app);
-    const sale = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 3 }] });
+    const sale = await recordMovement(h.app, {
+      type: 'outbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 3 }],
+    });
     assert.equal(sale.status, 201, JSON.stringify(sale.body));
     const before = await level(product.id, location.id);
     assert.equal(before.onHand, -3);
@@ -228,7 +232,11 @@ describe('PATCH /api/v1/locations/:id', () => {
     assert.deepEqual((await get(location.id)).body, location);
     assert.deepEqual(await level(product.id, location.id), before);
     // The flag is still on: the location still accepts a sale it can't cover.
-    const another = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
+    const another = await recordMovement(h.app, {
+      type: 'outbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 1 }],
+    });
     assert.equal(another.status, 201);
     assert.equal((await level(product.id, location.id)).onHand, -4);
   });
@@ -236,7 +244,11 @@ describe('PATCH /api/v1/locations/:id', () => {
   it('refuses allowNegative false with other changes while negative stock is held, and applies none of them', async () => {
     const location = await createLocation(h.app, { allowNegative: true });
     const product = await createProduct(h.app);
-    const sale = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
+    const sale = await recordMovement(h.app, {
+      type: 'outbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 1 }],
+    });
     assert.equal(sale.status, 201);
     const response = await api(h.app, 'PATCH', `/api/v1/locations/${location.id}`, {
       allowNegative: false,

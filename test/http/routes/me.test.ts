@@ -25,7 +25,13 @@ let addressCounter = 0;
 const newAddress = () => `10.8.${Math.floor(addressCounter / 250)}.${(addressCounter++ % 250) + 1}`;
 
 /** One request from a client address of the test's choosing (the throttle counts per address). */
-async function inject(method: 'POST' | 'PATCH' | 'GET', url: string, payload: unknown, headers: Headers, remoteAddress: string): Promise<ApiResponse> {
+async function inject(
+  method: 'POST' | 'PATCH' | 'GET',
+  url: string,
+  payload: unknown,
+  headers: Headers,
+  remoteAddress: string,
+): Promise<ApiResponse> {
   const sent = Object.fromEntries(Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined));
   const response = await h.app.inject({
     method,
@@ -57,9 +63,13 @@ async function apiToken(as: Headers) {
 
 /** The password hash and name as stored: what "nothing changed" is checked against. */
 const stored = (id: string) =>
-  h.db.connection((db) => db.query<{ hash: string; name: string }>('SELECT password_hash AS hash, name FROM users WHERE id = $1', [id])).then((rows) => rows[0]!);
+  h.db
+    .connection((db) => db.query<{ hash: string; name: string }>('SELECT password_hash AS hash, name FROM users WHERE id = $1', [id]))
+    .then((rows) => rows[0]!);
 const attemptsOf = (subject: string) =>
-  h.db.connection((db) => db.query<{ attempts: number }>('SELECT attempts FROM login_attempts WHERE subject = $1', [subject])).then((rows) => rows[0]?.attempts);
+  h.db
+    .connection((db) => db.query<{ attempts: number }>('SELECT attempts FROM login_attempts WHERE subject = $1', [subject]))
+    .then((rows) => rows[0]?.attempts);
 
 describe('PATCH /api/v1/me', () => {
   it('changes the password: answers the user as GET /me does, the old password is refused at login, the new one works', async () => {
@@ -125,7 +135,14 @@ describe('PATCH /api/v1/me', () => {
     const { user, auth } = await createUser(h.app, { role: 'manager' });
     const other = await session(user.email);
     const [location, product] = [await createLocation(h.app), await createProduct(h.app)];
-    const inbound = () => api(h.app, 'POST', '/api/v1/movements', { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] }, other.bearer);
+    const inbound = () =>
+      api(
+        h.app,
+        'POST',
+        '/api/v1/movements',
+        { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] },
+        other.bearer,
+      );
     assert.equal((await inbound()).body.createdBy.name, user.name, 'the instance now remembers the session, and the name');
     const renamed = await changeMe({ name: '  Robin Renamed ' }, auth);
     assert.equal(renamed.status, 200, JSON.stringify(renamed.body));
@@ -173,7 +190,11 @@ describe('PATCH /api/v1/me', () => {
     const other = await createUser(h.app, { role: 'viewer' });
     const loginAddress = newAddress();
     for (let i = 0; i < LIMIT; i += 1) assertProblem(await login(other.user.email, `wrong ${i}`, loginAddress), 401, 'unauthenticated');
-    assertProblem(await changeMe({ currentPassword: USER_PASSWORD, password: NEW_PASSWORD }, other.auth, loginAddress), 429, 'rate_limited');
+    assertProblem(
+      await changeMe({ currentPassword: USER_PASSWORD, password: NEW_PASSWORD }, other.auth, loginAddress),
+      429,
+      'rate_limited',
+    );
     // From another address the account is still open (an account takes four times as many).
     assert.equal((await changeMe({ currentPassword: USER_PASSWORD, password: NEW_PASSWORD }, other.auth)).status, 200);
   });
@@ -203,7 +224,11 @@ describe('PATCH /api/v1/me', () => {
 
   it('answers 401 without credentials, whatever the body', async () => {
     assertProblem(await changeMe({ role: 'admin' }, {}), 401, 'unauthenticated');
-    assertProblem(await changeMe({ currentPassword: USER_PASSWORD, password: NEW_PASSWORD }, { authorization: 'Bearer sr_nope' }), 401, 'unauthenticated');
+    assertProblem(
+      await changeMe({ currentPassword: USER_PASSWORD, password: NEW_PASSWORD }, { authorization: 'Bearer sr_nope' }),
+      401,
+      'unauthenticated',
+    );
   });
 
   it('is in the OpenAPI document, with its fields described', async () => {

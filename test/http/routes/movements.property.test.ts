@@ -75,8 +75,7 @@ const sequenceArb = fc.array(commandArb, { minLength: 1, maxLength: 15 });
 
 /** What the API must answer to a command, given the model's levels. */
 type Outcome =
-  | { status: 201; levels: Map<string, number> }
-  | { status: 409; code: 'stale_quantity' | 'insufficient_stock'; lines: object[] };
+  { status: 201; levels: Map<string, number> } | { status: 409; code: 'stale_quantity' | 'insufficient_stock'; lines: object[] };
 
 class Model {
   readonly onHand = new Map<string, number>();
@@ -144,7 +143,9 @@ class Model {
       }
     }
     const short = entries
-      .filter((entry) => entry.delta < 0 && entry.location !== NEGATIVE_ALLOWED && this.level(entry.product, entry.location) + entry.delta < 0)
+      .filter(
+        (entry) => entry.delta < 0 && entry.location !== NEGATIVE_ALLOWED && this.level(entry.product, entry.location) + entry.delta < 0,
+      )
       .map((entry) => ({
         productId: this.productIds[entry.product],
         locationId: this.locationIds[entry.location],

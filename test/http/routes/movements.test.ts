@@ -152,13 +152,20 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, from.id, 10);
       const movement = assertCreated(
-        await recordMovement(h.app, { type: 'transfer', locationId: from.id, toLocationId: to.id, lines: [{ productId: product.id, quantity: 4 }] }),
+        await recordMovement(h.app, {
+          type: 'transfer',
+          locationId: from.id,
+          toLocationId: to.id,
+          lines: [{ productId: product.id, quantity: 4 }],
+        }),
       );
       assert.equal(movement.type, 'transfer');
       assert.equal(movement.locationId, from.id);
       assert.equal(movement.toLocationId, to.id);
       assert.deepEqual(movement.lines, [{ productId: product.id, quantity: 4 }]);
-      const balances = [...movement.balances].sort((a: Level, b: Level) => (a.locationId === from.id ? -1 : 1) - (b.locationId === from.id ? -1 : 1));
+      const balances = [...movement.balances].sort(
+        (a: Level, b: Level) => (a.locationId === from.id ? -1 : 1) - (b.locationId === from.id ? -1 : 1),
+      );
       assert.deepEqual(balances, [
         { productId: product.id, locationId: from.id, onHand: 6, reserved: 0, available: 6 },
         { productId: product.id, locationId: to.id, onHand: 4, reserved: 0, available: 4 },
@@ -172,13 +179,23 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 10);
       const down = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'damaged', lines: [{ productId: product.id, quantity: -3 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'damaged',
+          lines: [{ productId: product.id, quantity: -3 }],
+        }),
       );
       assert.equal(down.reason, 'damaged');
       assert.deepEqual(down.lines, [{ productId: product.id, quantity: -3 }]);
       assert.deepEqual(down.balances, [{ productId: product.id, locationId: location.id, onHand: 7, reserved: 0, available: 7 }]);
       const up = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'found', lines: [{ productId: product.id, quantity: 2 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'found',
+          lines: [{ productId: product.id, quantity: 2 }],
+        }),
       );
       assert.deepEqual(up.lines, [{ productId: product.id, quantity: 2 }]);
       assert.deepEqual(up.balances, [{ productId: product.id, locationId: location.id, onHand: 9, reserved: 0, available: 9 }]);
@@ -190,12 +207,22 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 10);
       const counted = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'stocktake', lines: [{ productId: product.id, countedQuantity: 7 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'stocktake',
+          lines: [{ productId: product.id, countedQuantity: 7 }],
+        }),
       );
       assert.deepEqual(counted.lines, [{ productId: product.id, quantity: -3, countedQuantity: 7 }]);
       assert.deepEqual(counted.balances, [{ productId: product.id, locationId: location.id, onHand: 7, reserved: 0, available: 7 }]);
       const higher = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'stocktake', lines: [{ productId: product.id, countedQuantity: 12 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'stocktake',
+          lines: [{ productId: product.id, countedQuantity: 12 }],
+        }),
       );
       assert.deepEqual(higher.lines, [{ productId: product.id, quantity: 5, countedQuantity: 12 }]);
       assert.equal(await onHandOf(h.app, product.id, location.id), 12);
@@ -205,7 +232,12 @@ describe('POST /api/v1/movements', () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
       const counted = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'stocktake', lines: [{ productId: product.id, countedQuantity: 4 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'stocktake',
+          lines: [{ productId: product.id, countedQuantity: 4 }],
+        }),
       );
       assert.deepEqual(counted.lines, [{ productId: product.id, quantity: 4, countedQuantity: 4 }]);
       assert.equal(await onHandOf(h.app, product.id, location.id), 4);
@@ -216,7 +248,12 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 10);
       const counted = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'stocktake', lines: [{ productId: product.id, countedQuantity: 10 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'stocktake',
+          lines: [{ productId: product.id, countedQuantity: 10 }],
+        }),
       );
       assert.deepEqual(counted.lines, [{ productId: product.id, quantity: 0, countedQuantity: 10 }]);
       assert.deepEqual(counted.balances, [{ productId: product.id, locationId: location.id, onHand: 10, reserved: 0, available: 10 }]);
@@ -269,9 +306,17 @@ describe('POST /api/v1/movements', () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 5);
-      await refusesAt({ type: 'adjustment', locationId: location.id, lines: [{ productId: product.id, quantity: -1 }] }, '/reason', [product.id]);
-      await refusesAt({ type: 'adjustment', locationId: location.id, reason: '   ', lines: [{ productId: product.id, quantity: -1 }] }, '/reason', [product.id]);
-      await refusesAt({ type: 'adjustment', locationId: location.id, lines: [{ productId: product.id, countedQuantity: 1 }] }, '/reason', [product.id]);
+      await refusesAt({ type: 'adjustment', locationId: location.id, lines: [{ productId: product.id, quantity: -1 }] }, '/reason', [
+        product.id,
+      ]);
+      await refusesAt(
+        { type: 'adjustment', locationId: location.id, reason: '   ', lines: [{ productId: product.id, quantity: -1 }] },
+        '/reason',
+        [product.id],
+      );
+      await refusesAt({ type: 'adjustment', locationId: location.id, lines: [{ productId: product.id, countedQuantity: 1 }] }, '/reason', [
+        product.id,
+      ]);
       assert.equal(await onHandOf(h.app, product.id, location.id), 5);
     });
 
@@ -290,7 +335,9 @@ describe('POST /api/v1/movements', () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 5);
-      await refusesAt({ type: 'transfer', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] }, '/toLocationId', [product.id]);
+      await refusesAt({ type: 'transfer', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] }, '/toLocationId', [
+        product.id,
+      ]);
     });
 
     it('refuses toLocationId on any movement other than a transfer', async () => {
@@ -357,8 +404,16 @@ describe('POST /api/v1/movements', () => {
     it('refuses a quantity that is not an integer', async () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
-      await refusesAt({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1.5 }] }, '/lines/0/quantity', [product.id]);
-      await refusesAt({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: '5' }] }, '/lines/0/quantity', [product.id]);
+      await refusesAt(
+        { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1.5 }] },
+        '/lines/0/quantity',
+        [product.id],
+      );
+      await refusesAt(
+        { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: '5' }] },
+        '/lines/0/quantity',
+        [product.id],
+      );
     });
 
     it('refuses an adjustment of zero, and a line with both or neither of quantity and countedQuantity', async () => {
@@ -450,9 +505,18 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 5);
       const before = await snapshot(h.app, [product.id]);
-      assertProblem(await recordMovement(h.app, { type: 'inbound', locationId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }), 404, 'not_found');
       assertProblem(
-        await recordMovement(h.app, { type: 'transfer', locationId: location.id, toLocationId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }),
+        await recordMovement(h.app, { type: 'inbound', locationId: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] }),
+        404,
+        'not_found',
+      );
+      assertProblem(
+        await recordMovement(h.app, {
+          type: 'transfer',
+          locationId: location.id,
+          toLocationId: randomUUID(),
+          lines: [{ productId: product.id, quantity: 1 }],
+        }),
         404,
         'not_found',
       );
@@ -468,10 +532,23 @@ describe('POST /api/v1/movements', () => {
       const archiving = await api(h.app, 'PATCH', `/api/v1/locations/${archived.id}`, { archived: true });
       assert.equal(archiving.status, 200);
       const before = await snapshot(h.app, [product.id]);
-      assertProblem(await recordMovement(h.app, { type: 'inbound', locationId: archived.id, lines: [{ productId: product.id, quantity: 1 }] }), 409, 'conflict');
-      assertProblem(await recordMovement(h.app, { type: 'outbound', locationId: archived.id, lines: [{ productId: product.id, quantity: 1 }] }), 409, 'conflict');
       assertProblem(
-        await recordMovement(h.app, { type: 'transfer', locationId: active.id, toLocationId: archived.id, lines: [{ productId: product.id, quantity: 1 }] }),
+        await recordMovement(h.app, { type: 'inbound', locationId: archived.id, lines: [{ productId: product.id, quantity: 1 }] }),
+        409,
+        'conflict',
+      );
+      assertProblem(
+        await recordMovement(h.app, { type: 'outbound', locationId: archived.id, lines: [{ productId: product.id, quantity: 1 }] }),
+        409,
+        'conflict',
+      );
+      assertProblem(
+        await recordMovement(h.app, {
+          type: 'transfer',
+          locationId: active.id,
+          toLocationId: archived.id,
+          lines: [{ productId: product.id, quantity: 1 }],
+        }),
         409,
         'conflict',
       );
@@ -485,7 +562,11 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 3);
       const before = await snapshot(h.app, [product.id]);
-      const response = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 4 }] });
+      const response = await recordMovement(h.app, {
+        type: 'outbound',
+        locationId: location.id,
+        lines: [{ productId: product.id, quantity: 4 }],
+      });
       assertProblem(response, 409, 'insufficient_stock');
       assert.deepEqual(response.body.lines, [{ productId: product.id, locationId: location.id, requested: 4, available: 3 }]);
       assert.deepEqual(await snapshot(h.app, [product.id]), before);
@@ -496,7 +577,11 @@ describe('POST /api/v1/movements', () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
       const before = await snapshot(h.app, [product.id]);
-      const response = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
+      const response = await recordMovement(h.app, {
+        type: 'outbound',
+        locationId: location.id,
+        lines: [{ productId: product.id, quantity: 1 }],
+      });
       assertProblem(response, 409, 'insufficient_stock');
       assert.deepEqual(response.body.lines, [{ productId: product.id, locationId: location.id, requested: 1, available: 0 }]);
       assert.deepEqual(await snapshot(h.app, [product.id]), before);
@@ -537,7 +622,12 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, from.id, 2);
       const before = await snapshot(h.app, [product.id]);
-      const response = await recordMovement(h.app, { type: 'transfer', locationId: from.id, toLocationId: to.id, lines: [{ productId: product.id, quantity: 3 }] });
+      const response = await recordMovement(h.app, {
+        type: 'transfer',
+        locationId: from.id,
+        toLocationId: to.id,
+        lines: [{ productId: product.id, quantity: 3 }],
+      });
       assertProblem(response, 409, 'insufficient_stock');
       assert.deepEqual(response.body.lines, [{ productId: product.id, locationId: from.id, requested: 3, available: 2 }]);
       assert.deepEqual(await snapshot(h.app, [product.id]), before);
@@ -549,7 +639,12 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 2);
       const before = await snapshot(h.app, [product.id]);
-      const response = await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'lost', lines: [{ productId: product.id, quantity: -3 }] });
+      const response = await recordMovement(h.app, {
+        type: 'adjustment',
+        locationId: location.id,
+        reason: 'lost',
+        lines: [{ productId: product.id, quantity: -3 }],
+      });
       assertProblem(response, 409, 'insufficient_stock');
       assert.deepEqual(response.body.lines, [{ productId: product.id, locationId: location.id, requested: 3, available: 2 }]);
       assert.deepEqual(await snapshot(h.app, [product.id]), before);
@@ -565,12 +660,22 @@ describe('POST /api/v1/movements', () => {
       );
       assert.deepEqual(outbound.balances, [{ productId: product.id, locationId: location.id, onHand: -3, reserved: 0, available: -3 }]);
       const adjustment = assertCreated(
-        await recordMovement(h.app, { type: 'adjustment', locationId: location.id, reason: 'shrinkage', lines: [{ productId: product.id, quantity: -2 }] }),
+        await recordMovement(h.app, {
+          type: 'adjustment',
+          locationId: location.id,
+          reason: 'shrinkage',
+          lines: [{ productId: product.id, quantity: -2 }],
+        }),
       );
       assert.deepEqual(adjustment.balances, [{ productId: product.id, locationId: location.id, onHand: -5, reserved: 0, available: -5 }]);
       const other = await createLocation(h.app);
       const transfer = assertCreated(
-        await recordMovement(h.app, { type: 'transfer', locationId: location.id, toLocationId: other.id, lines: [{ productId: product.id, quantity: 1 }] }),
+        await recordMovement(h.app, {
+          type: 'transfer',
+          locationId: location.id,
+          toLocationId: other.id,
+          lines: [{ productId: product.id, quantity: 1 }],
+        }),
       );
       assert.equal(transfer.balances.find((balance: Level) => balance.locationId === location.id).onHand, -6);
       assert.equal(await onHandOf(h.app, product.id, location.id), -6);
@@ -594,7 +699,11 @@ describe('POST /api/v1/movements', () => {
       assert.deepEqual(movement.lines, [{ productId: product.id, quantity: -2, countedQuantity: 8 }]);
       assert.equal(await onHandOf(h.app, product.id, location.id), 8);
       assertCreated(
-        await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1, expectedOnHand: 8 }] }),
+        await recordMovement(h.app, {
+          type: 'outbound',
+          locationId: location.id,
+          lines: [{ productId: product.id, quantity: 1, expectedOnHand: 8 }],
+        }),
       );
       assert.equal(await onHandOf(h.app, product.id, location.id), 7);
     });
@@ -603,7 +712,11 @@ describe('POST /api/v1/movements', () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
       assertCreated(
-        await recordMovement(h.app, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 3, expectedOnHand: 0 }] }),
+        await recordMovement(h.app, {
+          type: 'inbound',
+          locationId: location.id,
+          lines: [{ productId: product.id, quantity: 3, expectedOnHand: 0 }],
+        }),
       );
       assert.equal(await onHandOf(h.app, product.id, location.id), 3);
     });
@@ -613,7 +726,9 @@ describe('POST /api/v1/movements', () => {
       const product = await createProduct(h.app);
       await stockUp(h.app, product.id, location.id, 10);
       // The clerk counts 10; meanwhile a sale takes 2.
-      assertCreated(await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 2 }] }));
+      assertCreated(
+        await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 2 }] }),
+      );
       const before = await snapshot(h.app, [product.id]);
       const response = await recordMovement(h.app, {
         type: 'adjustment',
@@ -674,7 +789,10 @@ describe('POST /api/v1/movements', () => {
       assert.deepEqual(await snapshot(h.app, [product.id]), before);
       assert.equal(await onHandOf(h.app, product.id, location.id), 5);
       const history = await allMovements(h.app, `productId=${product.id}`);
-      assert.deepEqual(history.map((item) => item.id), [JSON.parse(first.body).id]);
+      assert.deepEqual(
+        history.map((item) => item.id),
+        [JSON.parse(first.body).id],
+      );
     });
 
     it('keeps replaying the first answer after the level has changed', async () => {
@@ -699,7 +817,11 @@ describe('POST /api/v1/movements', () => {
       const first = await inject({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 5 }] }, key);
       assert.equal(first.statusCode, 201);
       const before = await snapshot(h.app, [product.id]);
-      const reused = await recordMovement(h.app, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 6 }] }, { 'idempotency-key': key });
+      const reused = await recordMovement(
+        h.app,
+        { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 6 }] },
+        { 'idempotency-key': key },
+      );
       assertProblem(reused, 422, 'idempotency_key_reused');
       assert.equal(reused.headers['idempotent-replayed'], undefined);
       assert.deepEqual(await snapshot(h.app, [product.id]), before);
@@ -771,7 +893,12 @@ describe('GET /api/v1/movements', () => {
     const product = await createProduct(h.app);
     const first = await record({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 5 }] });
     const second = await record({ type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 2 }] });
-    const third = await record({ type: 'adjustment', locationId: location.id, reason: 'count', lines: [{ productId: product.id, countedQuantity: 1 }] });
+    const third = await record({
+      type: 'adjustment',
+      locationId: location.id,
+      reason: 'count',
+      lines: [{ productId: product.id, countedQuantity: 1 }],
+    });
     const mine = await allMovements(h.app, `productId=${product.id}`);
     const { balances: _1, ...thirdAsListed } = third;
     const { balances: _2, ...secondAsListed } = second;
@@ -790,10 +917,20 @@ describe('GET /api/v1/movements', () => {
     const location = await createLocation(h.app);
     const product = await createProduct(h.app);
     const other = await createProduct(h.app);
-    const both = await record({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }, { productId: other.id, quantity: 1 }] });
+    const both = await record({
+      type: 'inbound',
+      locationId: location.id,
+      lines: [
+        { productId: product.id, quantity: 1 },
+        { productId: other.id, quantity: 1 },
+      ],
+    });
     await record({ type: 'inbound', locationId: location.id, lines: [{ productId: other.id, quantity: 1 }] });
     const mine = await record({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
-    assert.deepEqual((await allMovements(h.app, `productId=${product.id}`)).map((m) => m.id), [mine.id, both.id]);
+    assert.deepEqual(
+      (await allMovements(h.app, `productId=${product.id}`)).map((m) => m.id),
+      [mine.id, both.id],
+    );
   });
 
   it('filters by location, listing a transfer under both of its locations', async () => {
@@ -802,12 +939,26 @@ describe('GET /api/v1/movements', () => {
     const elsewhere = await createLocation(h.app);
     const product = await createProduct(h.app);
     const inbound = await record({ type: 'inbound', locationId: from.id, lines: [{ productId: product.id, quantity: 5 }] });
-    const transfer = await record({ type: 'transfer', locationId: from.id, toLocationId: to.id, lines: [{ productId: product.id, quantity: 2 }] });
+    const transfer = await record({
+      type: 'transfer',
+      locationId: from.id,
+      toLocationId: to.id,
+      lines: [{ productId: product.id, quantity: 2 }],
+    });
     const outbound = await record({ type: 'outbound', locationId: to.id, lines: [{ productId: product.id, quantity: 1 }] });
     await record({ type: 'inbound', locationId: elsewhere.id, lines: [{ productId: product.id, quantity: 1 }] });
-    assert.deepEqual((await allMovements(h.app, `locationId=${from.id}`)).map((m) => m.id), [transfer.id, inbound.id]);
-    assert.deepEqual((await allMovements(h.app, `locationId=${to.id}`)).map((m) => m.id), [outbound.id, transfer.id]);
-    assert.deepEqual((await allMovements(h.app, `locationId=${to.id}&productId=${product.id}`)).map((m) => m.id), [outbound.id, transfer.id]);
+    assert.deepEqual(
+      (await allMovements(h.app, `locationId=${from.id}`)).map((m) => m.id),
+      [transfer.id, inbound.id],
+    );
+    assert.deepEqual(
+      (await allMovements(h.app, `locationId=${to.id}`)).map((m) => m.id),
+      [outbound.id, transfer.id],
+    );
+    assert.deepEqual(
+      (await allMovements(h.app, `locationId=${to.id}&productId=${product.id}`)).map((m) => m.id),
+      [outbound.id, transfer.id],
+    );
     const listedTransfer = (await allMovements(h.app, `locationId=${to.id}`))[1];
     assert.deepEqual(listedTransfer.lines, [{ productId: product.id, quantity: 2 }]);
     assert.equal(listedTransfer.locationId, from.id);
@@ -819,7 +970,12 @@ describe('GET /api/v1/movements', () => {
     const product = await createProduct(h.app);
     const inbound = await record({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 5 }] });
     const outbound = await record({ type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
-    const adjustment = await record({ type: 'adjustment', locationId: location.id, reason: 'found', lines: [{ productId: product.id, quantity: 1 }] });
+    const adjustment = await record({
+      type: 'adjustment',
+      locationId: location.id,
+      reason: 'found',
+      lines: [{ productId: product.id, quantity: 1 }],
+    });
     const laterInbound = await record({ type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
     const ids = async (type: string) => (await allMovements(h.app, `productId=${product.id}&type=${type}`)).map((m) => m.id);
     assert.deepEqual(await ids('inbound'), [laterInbound.id, inbound.id]);
@@ -838,8 +994,7 @@ describe('GET /api/v1/movements', () => {
     const second = await record({ type: 'inbound', locationId: location.id, lines: line });
     const third = await record({ type: 'inbound', locationId: location.id, lines: line });
     assert.ok(first.createdAt < second.createdAt && second.createdAt < third.createdAt, 'the movements have distinct times');
-    const ids = async (query: string) =>
-      (await allMovements(h.app, `productId=${product.id}&${query}`)).map((m) => m.id);
+    const ids = async (query: string) => (await allMovements(h.app, `productId=${product.id}&${query}`)).map((m) => m.id);
     assert.deepEqual(await ids(`from=${second.createdAt}`), [third.id, second.id]);
     assert.deepEqual(await ids(`to=${second.createdAt}`), [first.id]);
     assert.deepEqual(await ids(`from=${second.createdAt}&to=${third.createdAt}`), [second.id]);
@@ -859,9 +1014,17 @@ describe('GET /api/v1/movements', () => {
     const first = await api(h.app, 'GET', `/api/v1/movements?productId=${product.id}&limit=3`);
     assert.equal(first.body.items.length, 3);
     assert.equal(typeof first.body.nextCursor, 'string');
-    const second = await api(h.app, 'GET', `/api/v1/movements?productId=${product.id}&limit=3&cursor=${encodeURIComponent(first.body.nextCursor)}`);
+    const second = await api(
+      h.app,
+      'GET',
+      `/api/v1/movements?productId=${product.id}&limit=3&cursor=${encodeURIComponent(first.body.nextCursor)}`,
+    );
     assert.equal(second.body.items.length, 3);
-    const third = await api(h.app, 'GET', `/api/v1/movements?productId=${product.id}&limit=3&cursor=${encodeURIComponent(second.body.nextCursor)}`);
+    const third = await api(
+      h.app,
+      'GET',
+      `/api/v1/movements?productId=${product.id}&limit=3&cursor=${encodeURIComponent(second.body.nextCursor)}`,
+    );
     assert.equal(third.body.items.length, 1);
     assert.equal(third.body.nextCursor, null);
     const paged = [...first.body.items, ...second.body.items, ...third.body.items].map((m) => m.id);
@@ -887,9 +1050,14 @@ describe('GET /api/v1/movements', () => {
   describe('from and to as dates', () => {
     /** An inbound of `quantity` recorded as having happened at `at` (as the demo history loads it). */
     async function inboundAt(at: string, productId: string, locationId: string, quantity: number) {
-      const result = await recordMovementAt({ db: h.db, actor: null }, { type: 'inbound', locationId, lines: [{ productId, quantity }] }, undefined, {
-        occurredAt: new Date(at),
-      });
+      const result = await recordMovementAt(
+        { db: h.db, actor: null },
+        { type: 'inbound', locationId, lines: [{ productId, quantity }] },
+        undefined,
+        {
+          occurredAt: new Date(at),
+        },
+      );
       return result.value.id;
     }
     /** Four movements around the UTC day 2001-03-15: just before it, at its first and last millisecond, and just after. */
@@ -909,7 +1077,11 @@ describe('GET /api/v1/movements', () => {
     it('reads a date as the whole UTC day: from its first millisecond, to its last', async () => {
       const { ids, list } = await aroundTheDay();
       assert.deepEqual(await list('from=2001-03-15'), [ids.dayAfter, ids.end, ids.start]);
-      assert.deepEqual(await list('to=2001-03-15'), [ids.end, ids.start, ids.dayBefore], 'to=<day> includes 23:59:59.999 of the day, not 00:00 of the next');
+      assert.deepEqual(
+        await list('to=2001-03-15'),
+        [ids.end, ids.start, ids.dayBefore],
+        'to=<day> includes 23:59:59.999 of the day, not 00:00 of the next',
+      );
       assert.deepEqual(await list('from=2001-03-15&to=2001-03-15'), [ids.end, ids.start], 'from=to=<day> is that day');
       assert.deepEqual(await list('from=2001-03-14&to=2001-03-16'), [ids.dayAfter, ids.end, ids.start, ids.dayBefore]);
       assert.deepEqual(await list('from=2001-03-16'), [ids.dayAfter]);
@@ -932,19 +1104,40 @@ describe('GET /api/v1/movements', () => {
     });
 
     it('refuses a value that is neither, in words that show no regular expression', async () => {
-      for (const [name, value] of [['from', 'yesterday'], ['to', '1700000000'], ['from', '2026-9-1'], ['to', '01.09.2026'], ['from', '2026-09-01T10:15']]) {
+      for (const [name, value] of [
+        ['from', 'yesterday'],
+        ['to', '1700000000'],
+        ['from', '2026-9-1'],
+        ['to', '01.09.2026'],
+        ['from', '2026-09-01T10:15'],
+      ]) {
         const response = await api(h.app, 'GET', `/api/v1/movements?${name}=${encodeURIComponent(value!)}`);
         assertValidationError(response, `/${name}`);
-        assert.deepEqual(response.body.errors, [{ path: `/${name}`, message: 'must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)' }]);
-        assert.equal(response.body.detail, `the query string is invalid: /${name} must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)`);
+        assert.deepEqual(response.body.errors, [
+          { path: `/${name}`, message: 'must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)' },
+        ]);
+        assert.equal(
+          response.body.detail,
+          `the query string is invalid: /${name} must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)`,
+        );
         assert.doesNotMatch(response.body.detail, /[\^$\\]|\\d|\[0-9/, 'no regular expression');
       }
     });
 
     it('refuses a day or time the calendar does not have, as it refuses any other bad value', async () => {
       const impossible = [
-        '2026-02-30', '2025-02-29', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00', '0000-01-01',
-        '2026-02-30T10:00:00Z', '2026-09-01T24:00:00Z', '2026-09-01T23:60:00Z', '2016-12-31T23:59:60Z', '2026-09-01T10:00:00+24:00',
+        '2026-02-30',
+        '2025-02-29',
+        '2026-04-31',
+        '2026-13-01',
+        '2026-00-10',
+        '2026-01-00',
+        '0000-01-01',
+        '2026-02-30T10:00:00Z',
+        '2026-09-01T24:00:00Z',
+        '2026-09-01T23:60:00Z',
+        '2016-12-31T23:59:60Z',
+        '2026-09-01T10:00:00+24:00',
       ];
       for (const value of impossible) {
         for (const name of ['from', 'to']) {
@@ -956,13 +1149,21 @@ describe('GET /api/v1/movements', () => {
     });
 
     it('refuses a from after to with 422 at /from, and takes a from equal to to', async () => {
-      for (const [from, to] of [['2001-03-16', '2001-03-15'], ['2001-03-16T00:00:00Z', '2001-03-15'], ['2001-03-15T10:00:00.001Z', '2001-03-15T10:00:00Z']]) {
+      for (const [from, to] of [
+        ['2001-03-16', '2001-03-15'],
+        ['2001-03-16T00:00:00Z', '2001-03-15'],
+        ['2001-03-15T10:00:00.001Z', '2001-03-15T10:00:00Z'],
+      ]) {
         const response = await api(h.app, 'GET', `/api/v1/movements?from=${from}&to=${to}`);
         assertValidationError(response, '/from');
         assert.deepEqual(response.body.errors, [{ path: '/from', message: 'must not be after to' }]);
         assert.equal(response.body.detail, `the query string is invalid: /from must not be after to (${from} is after ${to})`);
       }
-      for (const [from, to] of [['2001-03-15', '2001-03-15'], ['2001-03-15T23:59:59.999Z', '2001-03-15'], ['2001-03-15T10:00:00Z', '2001-03-15T10:00:00Z']]) {
+      for (const [from, to] of [
+        ['2001-03-15', '2001-03-15'],
+        ['2001-03-15T23:59:59.999Z', '2001-03-15'],
+        ['2001-03-15T10:00:00Z', '2001-03-15T10:00:00Z'],
+      ]) {
         assert.equal((await api(h.app, 'GET', `/api/v1/movements?from=${from}&to=${to}`)).status, 200, `${from}..${to}`);
       }
     });

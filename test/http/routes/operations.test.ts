@@ -131,7 +131,12 @@ describe('GET /openapi.json and GET /docs', () => {
     }
     const registered = registeredApiRoutes(h.app);
     // The route tree was read: the routes API.md names are among those registered.
-    for (const route of ['GET /api/v1/products', 'POST /api/v1/movements', 'DELETE /api/v1/categories/{id}', 'PATCH /api/v1/locations/{id}']) {
+    for (const route of [
+      'GET /api/v1/products',
+      'POST /api/v1/movements',
+      'DELETE /api/v1/categories/{id}',
+      'PATCH /api/v1/locations/{id}',
+    ]) {
       assert.ok(registered.includes(route), `${route} is registered`);
     }
     assert.deepEqual(documented.sort(), registered);
@@ -146,7 +151,10 @@ describe('GET /openapi.json and GET /docs', () => {
     // What the document says is what the validator does: a 65-character SKU is refused.
     const response = await raw('POST', '/api/v1/products', JSON.stringify({ sku: 'S'.repeat(65), name: 'Long' }), 'application/json');
     assertProblem(response, 422, 'validation_failed');
-    assert.deepEqual(response.json.errors.map((error: { path: string }) => error.path), ['/sku']);
+    assert.deepEqual(
+      response.json.errors.map((error: { path: string }) => error.path),
+      ['/sku'],
+    );
   });
 
   it('tells on /docs how to authorise, and what it says works: a bearer token writes even beside a session cookie without CSRF', async () => {
@@ -165,7 +173,12 @@ describe('GET /openapi.json and GET /docs', () => {
     assert.equal(cookieOnly.statusCode, 403);
     const read = await h.app.inject({ method: 'GET', url: '/api/v1/locations?limit=1', headers: { cookie } });
     assert.equal(read.statusCode, 200);
-    const authorised = await h.app.inject({ method: 'POST', url: '/api/v1/locations', payload: body, headers: { cookie, authorization: `Bearer ${token}` } });
+    const authorised = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/locations',
+      payload: body,
+      headers: { cookie, authorization: `Bearer ${token}` },
+    });
     assert.equal(authorised.statusCode, 201);
   });
 
@@ -185,10 +198,18 @@ describe('GET /metrics', () => {
 
     const location = await createLocation(h.app);
     const product = await createProduct(h.app);
-    const movement = await recordMovement(h.app, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity: 4 }] });
+    const movement = await recordMovement(h.app, {
+      type: 'inbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 4 }],
+    });
     assert.equal(movement.status, 201);
     // A refused movement is not a movement written.
-    const refused = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 5 }] });
+    const refused = await recordMovement(h.app, {
+      type: 'outbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 5 }],
+    });
     assert.equal(refused.status, 409);
 
     const response = await raw('GET', '/metrics');
@@ -263,7 +284,11 @@ describe('errors', () => {
     const category = await createCategory(h.app);
     const product = await createProduct(h.app, { categoryId: category.id });
     const location = await createLocation(h.app, { allowNegative: true });
-    const sale = await recordMovement(h.app, { type: 'outbound', locationId: location.id, lines: [{ productId: product.id, quantity: 1 }] });
+    const sale = await recordMovement(h.app, {
+      type: 'outbound',
+      locationId: location.id,
+      lines: [{ productId: product.id, quantity: 1 }],
+    });
     assert.equal(sale.status, 201);
     const strict = await createLocation(h.app);
     const json = 'application/json';
@@ -281,7 +306,12 @@ describe('errors', () => {
       [await raw('PATCH', `/api/v1/locations/${location.id}`, JSON.stringify({ allowNegative: false }), json), 409, 'conflict'],
       [await raw('DELETE', `/api/v1/categories/${category.id}`), 409, 'conflict'],
       [
-        await raw('POST', '/api/v1/movements', JSON.stringify({ type: 'outbound', locationId: strict.id, lines: [{ productId: product.id, quantity: 1 }] }), json),
+        await raw(
+          'POST',
+          '/api/v1/movements',
+          JSON.stringify({ type: 'outbound', locationId: strict.id, lines: [{ productId: product.id, quantity: 1 }] }),
+          json,
+        ),
         409,
         'insufficient_stock',
       ],

@@ -43,7 +43,11 @@ async function allLocations(app: TestApp) {
   const items: any[] = [];
   let cursor: string | null = null;
   do {
-    const response: ApiResponse = await api(app, 'GET', `/api/v1/locations?limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
+    const response: ApiResponse = await api(
+      app,
+      'GET',
+      `/api/v1/locations?limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+    );
     assert.equal(response.status, 200);
     items.push(...response.body.items);
     cursor = response.body.nextCursor;
@@ -96,9 +100,21 @@ describe('GET /api/v1/stock', () => {
       items.map((item) => [item.productId, item.locationId, item.onHand]).sort((a, b) => String(a).localeCompare(String(b)));
     const sorted = (rows: (string | number)[][]) => rows.sort((a, b) => String(a).localeCompare(String(b)));
 
-    assert.deepEqual(levels((await stock(h.app, `locationId=${north.id}`)).items), sorted([[apples.id, north.id, 1], [pears.id, north.id, 3]]));
+    assert.deepEqual(
+      levels((await stock(h.app, `locationId=${north.id}`)).items),
+      sorted([
+        [apples.id, north.id, 1],
+        [pears.id, north.id, 3],
+      ]),
+    );
     assert.deepEqual(levels((await stock(h.app, `locationId=${south.id}`)).items), [[apples.id, south.id, 2]]);
-    assert.deepEqual(levels((await stock(h.app, `productId=${apples.id}`)).items), sorted([[apples.id, north.id, 1], [apples.id, south.id, 2]]));
+    assert.deepEqual(
+      levels((await stock(h.app, `productId=${apples.id}`)).items),
+      sorted([
+        [apples.id, north.id, 1],
+        [apples.id, south.id, 2],
+      ]),
+    );
     assert.deepEqual(levels((await stock(h.app, `productId=${pears.id}`)).items), [[pears.id, north.id, 3]]);
     assert.deepEqual(levels((await stock(h.app, `productId=${pears.id}&locationId=${north.id}`)).items), [[pears.id, north.id, 3]]);
     assert.deepEqual((await stock(h.app, `productId=${pears.id}&locationId=${south.id}`)).items, []);
@@ -120,10 +136,7 @@ describe('GET /api/v1/stock', () => {
     await stockUp(h.app, noReorderPoint.id, location.id, 1);
 
     const items = (await stock(h.app, `locationId=${location.id}&belowReorder=true`)).items;
-    assert.deepEqual(
-      items.map((item) => item.productId).sort(),
-      [below.id, at.id, soldOut.id].sort(),
-    );
+    assert.deepEqual(items.map((item) => item.productId).sort(), [below.id, at.id, soldOut.id].sort());
     for (const item of items) assert.ok(item.available <= item.reorderPoint);
     assert.equal((await stock(h.app, `locationId=${location.id}`)).items.length, 5);
 
@@ -209,7 +222,13 @@ describe('GET /api/v1/stock', () => {
         await sleep(5);
         points.push({ at: new Date().toISOString(), onHand: new Map(running) });
       }
-      assert.deepEqual([...running], [[from.id, 2], [to.id, 11]]);
+      assert.deepEqual(
+        [...running],
+        [
+          [from.id, 2],
+          [to.id, 11],
+        ],
+      );
 
       for (const point of points) {
         const items = await allStock(h.app, `productId=${product.id}&asOf=${point.at}`, 500);
@@ -250,14 +269,20 @@ describe('GET /api/v1/stock', () => {
       const location = await createLocation(h.app);
       const product = await createProduct(h.app);
       const inboundAt = (at: string, quantity: number) =>
-        recordMovementAt({ db: h.db, actor: null }, { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity }] }, undefined, {
-          occurredAt: new Date(at),
-        });
+        recordMovementAt(
+          { db: h.db, actor: null },
+          { type: 'inbound', locationId: location.id, lines: [{ productId: product.id, quantity }] },
+          undefined,
+          {
+            occurredAt: new Date(at),
+          },
+        );
       await inboundAt('2002-07-09T23:59:59.999Z', 1);
       await inboundAt('2002-07-10T00:00:00.000Z', 10);
       await inboundAt('2002-07-10T23:59:59.999Z', 100);
       await inboundAt('2002-07-11T00:00:00.000Z', 1000);
-      const onHandAsOf = async (asOf: string) => (await stock(h.app, `productId=${product.id}&asOf=${encodeURIComponent(asOf)}`)).items[0].onHand;
+      const onHandAsOf = async (asOf: string) =>
+        (await stock(h.app, `productId=${product.id}&asOf=${encodeURIComponent(asOf)}`)).items[0].onHand;
       assert.equal(await onHandAsOf('2002-07-08'), 0);
       assert.equal(await onHandAsOf('2002-07-09'), 1);
       assert.equal(await onHandAsOf('2002-07-10'), 111, 'the last millisecond of the day counts, the next midnight does not');
@@ -273,7 +298,9 @@ describe('GET /api/v1/stock', () => {
       for (const asOf of ['yesterday', '2026-09', '10:15:00Z', '2026-02-30', '2026-09-01T24:00:00Z']) {
         const response = await api(h.app, 'GET', `/api/v1/stock?asOf=${encodeURIComponent(asOf)}`);
         assertValidationError(response, '/asOf');
-        assert.deepEqual(response.body.errors, [{ path: '/asOf', message: 'must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)' }]);
+        assert.deepEqual(response.body.errors, [
+          { path: '/asOf', message: 'must be a date (2026-09-01) or an RFC 3339 timestamp (2026-09-01T10:15:00Z)' },
+        ]);
         assert.match(response.body.detail, /date/);
         assert.doesNotMatch(response.body.detail, /[\^$\\]|\\d|\[0-9/, 'no regular expression');
       }
@@ -302,9 +329,30 @@ describe('GET /api/v1/products/{id}/stock', () => {
     const active = (await allLocations(h.app)).filter((location) => !location.archived);
     assert.deepEqual(body.levels.map((level: any) => level.locationId).sort(), active.map((location) => location.id).sort());
     const levelAt = (locationId: string) => body.levels.find((level: any) => level.locationId === locationId);
-    assert.deepEqual(levelAt(first.id), { locationId: first.id, locationCode: first.code, locationName: first.name, onHand: 6, reserved: 0, available: 6 });
-    assert.deepEqual(levelAt(second.id), { locationId: second.id, locationCode: second.code, locationName: second.name, onHand: -1, reserved: 0, available: -1 });
-    assert.deepEqual(levelAt(empty.id), { locationId: empty.id, locationCode: empty.code, locationName: empty.name, onHand: 0, reserved: 0, available: 0 });
+    assert.deepEqual(levelAt(first.id), {
+      locationId: first.id,
+      locationCode: first.code,
+      locationName: first.name,
+      onHand: 6,
+      reserved: 0,
+      available: 6,
+    });
+    assert.deepEqual(levelAt(second.id), {
+      locationId: second.id,
+      locationCode: second.code,
+      locationName: second.name,
+      onHand: -1,
+      reserved: 0,
+      available: -1,
+    });
+    assert.deepEqual(levelAt(empty.id), {
+      locationId: empty.id,
+      locationCode: empty.code,
+      locationName: empty.name,
+      onHand: 0,
+      reserved: 0,
+      available: 0,
+    });
     for (const level of body.levels) {
       if (![first.id, second.id].includes(level.locationId)) assert.deepEqual([level.onHand, level.reserved, level.available], [0, 0, 0]);
     }

@@ -20,7 +20,11 @@ let inbound: Record<string, string>;
 
 before(async () => {
   h = await createHarness();
-  [l1, l2, l3] = (await Promise.all([1, 2, 3].map(() => createLocation(h.app)))).map((location) => location.id as string) as [string, string, string];
+  [l1, l2, l3] = (await Promise.all([1, 2, 3].map(() => createLocation(h.app)))).map((location) => location.id as string) as [
+    string,
+    string,
+    string,
+  ];
   product = (await createProduct(h.app)).id;
   inbound = {};
   for (const location of [l1, l2, l3]) inbound[location] = (await stockUp(h.app, product, location, 100)).id;
@@ -33,7 +37,12 @@ const bearer = (token: string): Headers => ({ authorization: `Bearer ${token}` }
 async function newToken(as: Headers, fields: Record<string, unknown> = {}) {
   const response = await api(h.app, 'POST', '/api/v1/tokens', { name: `token ${tag()}`, ...fields }, as);
   assert.equal(response.status, 201, JSON.stringify(response.body));
-  return { ...response.body, auth: bearer(response.body.token) } as { id: string; role: string; locationIds: string[] | null; auth: Headers };
+  return { ...response.body, auth: bearer(response.body.token) } as {
+    id: string;
+    role: string;
+    locationIds: string[] | null;
+    auth: Headers;
+  };
 }
 
 const move = (as: Headers, fields: Record<string, unknown>) =>
@@ -46,7 +55,9 @@ const stockLocations = async (as: Headers) => {
 const movementCount = () =>
   h.db.connection((db) => db.query<{ count: number }>('SELECT count(*)::int AS count FROM movements')).then((rows) => rows[0]!.count);
 const tokenCount = () =>
-  h.db.connection((db) => db.query<{ count: number }>(`SELECT count(*)::int AS count FROM credentials WHERE kind = 'token'`)).then((rows) => rows[0]!.count);
+  h.db
+    .connection((db) => db.query<{ count: number }>(`SELECT count(*)::int AS count FROM credentials WHERE kind = 'token'`))
+    .then((rows) => rows[0]!.count);
 
 async function setUser(id: string, changes: Record<string, unknown>) {
   const response = await api(h.app, 'PATCH', `/api/v1/users/${id}`, changes);
@@ -113,7 +124,7 @@ describe('an API token limited to locations', () => {
     assert.deepEqual(await stockLocations(explicitNull.auth), sorted([l1, l2, l3]), 'null is not limited');
   });
 
-  it("a clerk limits a token only to locations of its own: another one is 403, and nothing is made", async () => {
+  it('a clerk limits a token only to locations of its own: another one is 403, and nothing is made', async () => {
     const clerk = await createUser(h.app, { role: 'clerk', locationIds: [l1, l2] });
     const before = await tokenCount();
     for (const locationIds of [[l3], [l1, l3]]) {
@@ -201,7 +212,8 @@ describe('an API token limited to locations', () => {
     const document = (await api(h.app, 'GET', '/openapi.json')).body;
     const body = document.paths['/api/v1/tokens'].post.requestBody.content['application/json'].schema;
     assert.match(body.properties.locationIds.description, /locations/);
-    const token = document.components.schemas.Token ?? Object.values(document.components.schemas).find((schema: any) => schema.$id === 'Token');
+    const token =
+      document.components.schemas.Token ?? Object.values(document.components.schemas).find((schema: any) => schema.$id === 'Token');
     assert.ok(token.properties.locationIds.description.length > 0, JSON.stringify(token));
   });
 });
