@@ -18,6 +18,7 @@ import { healthRoutes } from './http/routes/health.ts';
 import { apiRoutes } from './http/routes/index.ts';
 import { serverOptions } from './http/server-options.ts';
 import { validatorCompiler } from './http/validator.ts';
+import type { CredentialCache } from './services/credential-cache.ts';
 
 export interface AppOptions {
   config: Config;
@@ -26,6 +27,11 @@ export interface AppOptions {
    * /openapi.json without a database (scripts/openapi.ts).
    */
   db: Database;
+  /**
+   * The instance's credential cache (src/services/credential-cache.ts), kept listening by its jobs;
+   * without one every request looks its credential up.
+   */
+  credentials?: CredentialCache | undefined;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -33,7 +39,7 @@ export interface AppOptions {
  * The whole application as a Fastify instance: the process (src/server.ts) or a test serves it.
  * Plugins register in an order that matters (each says why): hooks of one kind run in it.
  */
-export async function buildApp({ config, db, logger = false }: AppOptions) {
+export async function buildApp({ config, db, credentials, logger = false }: AppOptions) {
   // Filled by the security-headers plugin, before anything is served.
   const securityHeaders: SecurityHeaderHolder = { list: [] };
   const app = Fastify(serverOptions(config, logger, () => securityHeaders.list)).withTypeProvider<TypeBoxTypeProvider>();
@@ -56,6 +62,7 @@ export async function buildApp({ config, db, logger = false }: AppOptions) {
   await app.register(apiRoutes, {
     prefix: '/api/v1',
     db,
+    credentials,
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
   });

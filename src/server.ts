@@ -7,6 +7,7 @@ import { openDatabase } from './db/open.ts';
 import { DEMO_ADMIN_EMAIL, ensureFirstAdmin } from './first-admin.ts';
 import { backgroundJobs } from './jobs/background-jobs.ts';
 import type { Supervisor } from './jobs/supervisor.ts';
+import { credentialCacheFor } from './services/credential-cache.ts';
 
 // The process around the app (DESIGN.md pattern 2, the lifespan): make sure the port can be
 // taken, open the database, migrate, start the background jobs (src/jobs/), listen, make sure
@@ -68,8 +69,9 @@ export async function serve(config: Config) {
   let jobs: Supervisor | undefined;
   try {
     await migrate(db);
-    app = await buildApp({ config, db, logger: { level: config.logLevel } });
-    jobs = backgroundJobs(db, config, app.log);
+    const credentials = credentialCacheFor(config);
+    app = await buildApp({ config, db, credentials, logger: { level: config.logLevel } });
+    jobs = backgroundJobs(db, config, app.log, credentials);
     jobs.start();
     await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
       throw listenFailure(config, error);

@@ -4,6 +4,7 @@ import { holds, type Actor, type Permission } from '../domain/access.ts';
 import { AppError } from '../domain/errors.ts';
 import { csrfTokenFor, sameSecret } from '../domain/secrets.ts';
 import { authenticate } from '../services/auth.ts';
+import type { CredentialCache } from '../services/credential-cache.ts';
 import type { UseCaseContext } from '../services/context.ts';
 import type { App } from './types.ts';
 
@@ -45,7 +46,7 @@ function presentedSecret(request: FastifyRequest): { secret: string; fromCookie:
   return cookie === undefined || cookie === '' ? undefined : { secret: cookie, fromCookie: true };
 }
 
-export async function authentication(api: App, { db }: { db: Database }) {
+export async function authentication(api: App, { db, credentials }: { db: Database; credentials: CredentialCache | undefined }) {
   api.decorateRequest('actor', null);
   api.decorateRequest('ctx', null as unknown as UseCaseContext);
 
@@ -58,7 +59,7 @@ export async function authentication(api: App, { db }: { db: Database }) {
   api.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
     if (access === 'public') {
-      request.ctx = { db, signal: request.abortSignal, actor: null };
+      request.ctx = { db, signal: request.abortSignal, actor: null, credentials };
       return;
     }
     const presented = presentedSecret(request);
@@ -66,7 +67,7 @@ export async function authentication(api: App, { db }: { db: Database }) {
       reply.header('www-authenticate', 'Bearer realm="stockroom"');
       throw new AppError('unauthenticated', 'authentication required: send Authorization: Bearer <token>, or log in for a session cookie');
     }
-    const actor = await authenticate(db, presented.secret, request.abortSignal);
+    const actor = await authenticate({ db, signal: request.abortSignal, credentials }, presented.secret);
     if (actor === null) {
       reply.header('www-authenticate', 'Bearer realm="stockroom", error="invalid_token"');
       throw new AppError('unauthenticated', 'the token or session is invalid, expired or revoked');
@@ -82,6 +83,6 @@ export async function authentication(api: App, { db }: { db: Database }) {
       throw new AppError('forbidden', `the ${actor.role} role may not do this`);
     }
     request.actor = actor;
-    request.ctx = { db, signal: request.abortSignal, actor };
+    request.ctx = { db, signal: request.abortSignal, actor, credentials };
   });
 }

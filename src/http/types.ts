@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { Database } from '../db/database.ts';
 import type { LoginPolicy } from '../services/auth.ts';
+import type { CredentialCache } from '../services/credential-cache.ts';
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -15,6 +16,8 @@ export type App = FastifyInstance<
 export interface RouteOptions {
   /** For the authentication hook, which hands it to the routes' use cases as request.ctx. */
   db: Database;
+  /** This instance's credential cache, if it keeps one (src/services/credential-cache.ts). */
+  credentials: CredentialCache | undefined;
   idempotencyKeyTtlHours: number;
   loginPolicy: LoginPolicy;
 }

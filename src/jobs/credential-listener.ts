@@ -1,5 +1,5 @@
 import type { Database } from '../db/database.ts';
-import { startCredentialCache, type CredentialCacheOptions } from '../services/credential-cache.ts';
+import type { CredentialCache } from '../services/credential-cache.ts';
 import type { Job } from './supervisor.ts';
 
 /** How long after the listener ended by an error it is started again (it reconnects by itself otherwise). */
@@ -14,17 +14,17 @@ function aborted(signal: AbortSignal): Promise<void> {
 }
 
 /**
- * The credential cache and its LISTEN connection as a long-lived job: one run lasts from start to
- * stop. Until it runs (and in an app started without jobs, as tests build them) there is no cache,
- * and every request looks its credential up: correct, one round trip dearer.
+ * The credential cache's LISTEN connection as a long-lived job: one run lasts from start to stop.
+ * Until it runs, and after it stops, the cache is not live: it remembers nothing, and every
+ * request looks its credential up (correct, one round trip dearer).
  */
-export function credentialListenerJob(db: Database, options: CredentialCacheOptions): Job {
+export function credentialListenerJob(db: Database, cache: CredentialCache): Job {
   return {
     name: 'credential-listener',
     intervalMs: LISTENER_RESTART_MS,
     firstRunMs: 0,
     async run(signal) {
-      const stop = startCredentialCache(db, options);
+      const stop = cache.listen(db);
       try {
         await aborted(signal);
       } finally {

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import * as credentials from '../db/credentials.ts';
 import * as attempts from '../db/login-attempts.ts';
 import * as users from '../db/users.ts';
-import type { Database, Transaction } from '../db/database.ts';
+import type { Transaction } from '../db/database.ts';
 import { lesserRole, locationScope, type Actor } from '../domain/access.ts';
 import { AppError, validationFailed } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { csrfTokenFor, hashSecret, looksLikeSecret, newSecret } from '../domain/secrets.ts';
 import { inTransaction, type UseCaseContext } from './context.ts';
-import { changeCredentials, credentialCacheOf } from './credential-cache.ts';
+import { changeCredentials } from './credential-cache.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { presentUser } from './users.ts';
 
@@ -174,10 +174,12 @@ export async function updateMe(ctx: UseCaseContext, changes: MeChanges, address:
  * with its own role, capped by its creator's current role, and at its own locations, if it is
  * limited to some, within its creator's current ones (locationScope).
  */
-export async function authenticate(db: Database, secret: string, signal?: AbortSignal): Promise<Actor | null> {
+export async function authenticate(
+  { db, signal, credentials: cache }: Pick<UseCaseContext, 'db' | 'signal' | 'credentials'>,
+  secret: string,
+): Promise<Actor | null> {
   if (!looksLikeSecret(secret)) return null;
   const secretHash = hashSecret(secret);
-  const cache = credentialCacheOf(db);
   const key = secretHash.toString('base64');
   let row = cache?.get(key);
   if (row === undefined) {

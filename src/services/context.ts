@@ -1,5 +1,6 @@
 import type { Database, Queryable, ScopeOptions, Transaction } from '../db/database.ts';
 import type { Actor } from '../domain/access.ts';
+import type { CredentialCache } from './credential-cache.ts';
 
 export type { Actor };
 
@@ -15,6 +16,8 @@ export interface UseCaseContext {
    * a product per row): the use case joins it instead of opening its own (see `inTransaction`).
    */
   tx?: Transaction | undefined;
+  /** This instance's memory of credentials, if it keeps one: read by authentication, cleared by changes. */
+  credentials?: CredentialCache | undefined;
 }
 
 // A use case is one transaction, and several can compose into one: the one that opens the

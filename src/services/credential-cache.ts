@@ -31,13 +31,27 @@ export class CredentialCache {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   #generation = 0;
+  #listening: Listening | undefined;
 
-  constructor(
-    options: CredentialCacheOptions,
-    private readonly isLive: () => boolean,
-  ) {
+  constructor(options: CredentialCacheOptions) {
     this.#ttlMs = options.ttlS * 1000;
     this.#maxEntries = options.maxEntries ?? 10_000;
+  }
+
+  /**
+   * Starts hearing changes from every instance on `db` (LISTEN); until then, and whenever the
+   * listening connection is down, nothing is remembered or used. The returned function stops
+   * listening. Called by the credential-listener job (src/jobs/credential-listener.ts).
+   */
+  listen(db: Pick<Database, 'listen'>): () => Promise<void> {
+    assert.ok(this.#listening === undefined, 'a credential cache listens once at a time');
+    const listening = db.listen(CREDENTIALS_CHANNEL, { message: () => this.clear(), gap: () => this.clear() });
+    this.#listening = listening;
+    return async () => {
+      this.#listening = undefined;
+      this.clear();
+      await listening.close();
+    };
   }
 
   /** Marks the start of a lookup; `put` stores its result only if nothing was cleared meanwhile. */
@@ -46,7 +60,7 @@ export class CredentialCache {
   }
 
   get(key: string, now = Date.now()): AuthenticatedRow | undefined {
-    if (!this.isLive()) return undefined;
+    if (!this.live) return undefined;
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.until <= now || (entry.row.expiresAt !== null && entry.row.expiresAt.getTime() <= now)) {
@@ -57,7 +71,7 @@ export class CredentialCache {
   }
 
   put(key: string, row: AuthenticatedRow, generation: number, now = Date.now()): void {
-    if (this.#ttlMs === 0 || generation !== this.#generation || !this.isLive()) return;
+    if (this.#ttlMs === 0 || generation !== this.#generation || !this.live) return;
     // Oldest first out: a Map iterates in insertion order.
     if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(key, { row, until: now + this.#ttlMs });
@@ -70,7 +84,7 @@ export class CredentialCache {
 
   /** False while changes from other instances could go unheard: nothing is remembered then. */
   get live(): boolean {
-    return this.isLive();
+    return this.#listening?.live === true;
   }
 
   get size(): number {
@@ -78,31 +92,13 @@ export class CredentialCache {
   }
 }
 
-// One cache per database handle: a background job starts it (src/jobs/credential-listener.ts,
-// run by the lifespan's supervisor), the use cases that authenticate or change credentials find
-// it by the handle they already hold. A handle without one (the CLI, a script, an app started
-// without its jobs, as tests build them) simply looks every credential up.
-const caches = new WeakMap<Database, CredentialCache>();
-
 /**
- * Starts remembering credentials for this database, listening for changes from other instances;
- * the returned function stops both. Called by the credential-listener job, not by the app.
+ * The cache a serving instance keeps (AUTH_CACHE_TTL_S > 0), handed to its app, which puts it in
+ * each request's context, and to its jobs, which keep it listening. An instance without one (the
+ * CLI, a script, an app a test builds without jobs) looks every credential up.
  */
-export function startCredentialCache(db: Database, options: CredentialCacheOptions): () => Promise<void> {
-  if (options.ttlS === 0) return async () => undefined;
-  assert.ok(!caches.has(db), 'this database handle already has a credential cache: one app per handle');
-  let listening: Listening | undefined;
-  const cache = new CredentialCache(options, () => listening?.live === true);
-  listening = db.listen(CREDENTIALS_CHANNEL, { message: () => cache.clear(), gap: () => cache.clear() });
-  caches.set(db, cache);
-  return async () => {
-    caches.delete(db);
-    await listening?.close();
-  };
-}
-
-export function credentialCacheOf(db: Database): CredentialCache | undefined {
-  return caches.get(db);
+export function credentialCacheFor(config: { authCacheTtlS: number }): CredentialCache | undefined {
+  return config.authCacheTtlS > 0 ? new CredentialCache({ ttlS: config.authCacheTtlS }) : undefined;
 }
 
 /**
@@ -123,6 +119,6 @@ export async function changeCredentials<T>(ctx: UseCaseContext, work: (tx: Trans
       return result;
     });
   } finally {
-    credentialCacheOf(ctx.db)?.clear();
+    ctx.credentials?.clear();
   }
 }

@@ -245,7 +245,7 @@ describe('stockroom user reset-password', () => {
 
       await withDatabase(t, async (db) => {
         const fresh = { db, actor: null };
-        assert.equal(await authenticate(db, session.token), null, 'the session is ended');
+        assert.equal(await authenticate({ db }, session.token), null, 'the session is ended');
         const attempts = await db.connection((conn) =>
           conn.query(`SELECT subject FROM login_attempts WHERE subject LIKE '%' || $1 || '%'`, [user.id]),
         );

@@ -8,7 +8,7 @@ import { createPostgresSource } from '../../src/db/postgres.ts';
 import { hashSecret } from '../../src/domain/secrets.ts';
 import { backgroundJobs } from '../../src/jobs/background-jobs.ts';
 import type { Supervisor } from '../../src/jobs/supervisor.ts';
-import { credentialCacheOf } from '../../src/services/credential-cache.ts';
+import { credentialCacheFor, type CredentialCache } from '../../src/services/credential-cache.ts';
 
 // Two app instances on one PostgreSQL database, each with a pool and a LISTEN connection of its
 // own, as two processes would have: what one changes, the other must stop remembering
@@ -26,6 +26,7 @@ describe('two instances on one PostgreSQL database', () => {
   let bDb: Database;
   let b: Awaited<ReturnType<typeof buildApp>>;
   let bJobs: Supervisor;
+  let bCredentials: CredentialCache;
   const bName = `credential-cache-${process.pid}`;
   const sql = (text: string, params: unknown[] = []) => a.db.connection((db) => db.query(text, params));
   const me = (app: typeof b, token: string) => api(app, 'GET', '/api/v1/me', undefined, { authorization: `Bearer ${token}` });
@@ -42,11 +43,12 @@ describe('two instances on one PostgreSQL database', () => {
     // Each instance with the jobs its server starts: the credential cache listens in one of them.
     a = await createHarness({}, { jobs: true });
     bDb = new Database(createPostgresSource(a.config, bName));
-    b = await buildApp({ config: a.config, db: bDb });
+    bCredentials = credentialCacheFor(a.config)!;
+    b = await buildApp({ config: a.config, db: bDb, credentials: bCredentials });
     await b.ready();
-    bJobs = backgroundJobs(bDb, a.config, b.log);
+    bJobs = backgroundJobs(bDb, a.config, b.log, bCredentials);
     bJobs.start();
-    await until(() => credentialCacheOf(a.db)?.live === true && credentialCacheOf(bDb)?.live === true);
+    await until(() => a.credentials?.live === true && bCredentials.live);
   });
   after(async () => {
     await b.close();
@@ -62,7 +64,7 @@ describe('two instances on one PostgreSQL database', () => {
     const { id, token } = created.body as { id: string; token: string };
     assert.equal((await me(b, token)).status, 200);
     assert.equal((await me(b, clerk.token)).status, 200);
-    assert.ok(credentialCacheOf(bDb)!.size >= 2, 'the other instance remembers both credentials');
+    assert.ok(bCredentials.size >= 2, 'the other instance remembers both credentials');
 
     assert.equal((await api(a.app, 'DELETE', `/api/v1/tokens/${id}`, undefined, clerk.auth)).status, 204);
     let startedAt = Date.now();
@@ -109,7 +111,7 @@ describe('two instances on one PostgreSQL database', () => {
     const first = await createUser(a.app, { role: 'viewer' });
     const second = await createUser(a.app, { role: 'viewer' });
     assert.equal((await me(b, first.token)).status, 200);
-    const cache = credentialCacheOf(bDb)!;
+    const cache = bCredentials;
     assert.ok(cache.size >= 1);
 
     const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
@@ -136,11 +138,12 @@ describe('two instances on one PostgreSQL database', () => {
   it('sees a change made behind its back (SQL by hand, no NOTIFY) after AUTH_CACHE_TTL_S at most', async () => {
     const shortDb = new Database(createPostgresSource(a.config, `${bName}-short`));
     const shortConfig = testConfig({ ...a.config, authCacheTtlS: 1 });
-    const short = await buildApp({ config: shortConfig, db: shortDb });
-    const shortJobs = backgroundJobs(shortDb, shortConfig, short.log);
+    const shortCredentials = credentialCacheFor(shortConfig)!;
+    const short = await buildApp({ config: shortConfig, db: shortDb, credentials: shortCredentials });
+    const shortJobs = backgroundJobs(shortDb, shortConfig, short.log, shortCredentials);
     shortJobs.start();
     try {
-      await until(() => credentialCacheOf(shortDb)?.live === true);
+      await until(() => shortCredentials.live);
       const viewer = await createUser(a.app, { role: 'viewer' });
       assert.equal((await me(short, viewer.token)).status, 200);
       await sql(`UPDATE credentials SET revoked_at = now() WHERE secret_hash = $1`, [hashSecret(viewer.token)]);

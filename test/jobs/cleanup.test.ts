@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Database, Queryable } from '../../src/db/database.ts';
 import { deleteExpired } from '../../src/jobs/cleanup.ts';
-import { credentialCacheOf } from '../../src/services/credential-cache.ts';
 import { createHarness, usingPostgres, type Harness } from '../support/helpers.ts';
 
 // The clean-up job (src/jobs/cleanup.ts) on a real database, and what an app built by the test
@@ -113,7 +112,7 @@ describe('an app built by the test helpers', () => {
     const h = await createHarness({}, { jobs: false });
     try {
       assert.equal(h.jobs, undefined);
-      assert.equal(credentialCacheOf(h.db), undefined);
+      assert.equal(h.credentials, undefined);
       assert.equal(await listeners(h), 0);
       // Requests are served all the same, each credential looked up.
       const me = await h.app.inject({ method: 'GET', url: '/api/v1/me', headers: h.auth });
@@ -125,15 +124,16 @@ describe('an app built by the test helpers', () => {
 
   it('starts the server’s jobs by default, and stops them when closed', async () => {
     const h = await createHarness();
-    const db = h.db;
+    const cache = h.credentials;
+    assert.ok(cache !== undefined);
     try {
       const deadline = Date.now() + 5000;
-      while (credentialCacheOf(db)?.live !== true && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.equal(credentialCacheOf(db)?.live, true);
+      while (!cache.live && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(cache.live, true);
       assert.equal(await listeners(h), usingPostgres ? 1 : 0);
     } finally {
       await h.close();
     }
-    assert.equal(credentialCacheOf(db), undefined, 'the cache is gone with its listener');
+    assert.equal(cache.live, false, 'the cache stops with its listener');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AuthenticatedRow } from '../../src/db/credentials.ts';
-import { CredentialCache } from '../../src/services/credential-cache.ts';
+import { CredentialCache, type CredentialCacheOptions } from '../../src/services/credential-cache.ts';
 
 // What an instance remembers of credentials (src/services/credential-cache.ts), alone. How the
 // instances forget together, over PostgreSQL's NOTIFY, is test/faults/credential-cache.test.ts.
@@ -19,9 +19,23 @@ const row = (expiresAt: Date | null = null): AuthenticatedRow => ({
   expiresAt,
 });
 
+/** A cache listening through a stand-in for the LISTEN connection, live while `live()` says so. */
+function listeningCache(options: CredentialCacheOptions, live = () => true): CredentialCache {
+  const cache = new CredentialCache(options);
+  cache.listen({
+    listen: () => ({
+      get live() {
+        return live();
+      },
+      close: async () => undefined,
+    }),
+  });
+  return cache;
+}
+
 describe('the credential cache', () => {
   it('remembers a credential until its time to live, and never past the credential’s own expiry', () => {
-    const cache = new CredentialCache({ ttlS: 10 }, () => true);
+    const cache = listeningCache({ ttlS: 10 });
     cache.put('a', row(), cache.generation, 1_000);
     cache.put('b', row(new Date(5_000)), cache.generation, 1_000);
     assert.ok(cache.get('a', 10_999));
@@ -31,7 +45,7 @@ describe('the credential cache', () => {
   });
 
   it('does not store a lookup that was running when it was cleared', () => {
-    const cache = new CredentialCache({ ttlS: 10 }, () => true);
+    const cache = listeningCache({ ttlS: 10 });
     const started = cache.generation;
     cache.clear();
     cache.put('a', row(), started);
@@ -42,7 +56,7 @@ describe('the credential cache', () => {
 
   it('neither stores nor answers while it is not live', () => {
     let live = true;
-    const cache = new CredentialCache({ ttlS: 10 }, () => live);
+    const cache = listeningCache({ ttlS: 10 }, () => live);
     cache.put('a', row(), cache.generation);
     live = false;
     assert.equal(cache.get('a'), undefined);
@@ -52,12 +66,23 @@ describe('the credential cache', () => {
   });
 
   it('drops the oldest entry when full, and stores nothing with a time to live of 0', () => {
-    const cache = new CredentialCache({ ttlS: 10, maxEntries: 2 }, () => true);
+    const cache = listeningCache({ ttlS: 10, maxEntries: 2 });
     for (const key of ['a', 'b', 'c']) cache.put(key, row(), cache.generation);
     assert.deepEqual([cache.get('a'), cache.size], [undefined, 2]);
     assert.ok(cache.get('c'));
-    const off = new CredentialCache({ ttlS: 0 }, () => true);
+    const off = listeningCache({ ttlS: 0 });
     off.put('a', row(), off.generation);
     assert.equal(off.size, 0);
+  });
+
+  it('remembers nothing before it listens, and nothing once it has stopped', async () => {
+    const cache = new CredentialCache({ ttlS: 10 });
+    cache.put('a', row(), cache.generation);
+    assert.deepEqual([cache.live, cache.size], [false, 0]);
+    const stop = cache.listen({ listen: () => ({ live: true, close: async () => undefined }) });
+    cache.put('a', row(), cache.generation);
+    assert.ok(cache.get('a'));
+    await stop();
+    assert.deepEqual([cache.live, cache.size, cache.get('a')], [false, 0, undefined]);
   });
 });

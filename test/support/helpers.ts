@@ -10,6 +10,7 @@ import { loadMigrations, migrate } from '../../src/db/migrate.ts';
 import { createPgliteSource } from '../../src/db/pglite.ts';
 import { createPostgresSource } from '../../src/db/postgres.ts';
 import { backgroundJobs } from '../../src/jobs/background-jobs.ts';
+import { credentialCacheFor, type CredentialCache } from '../../src/services/credential-cache.ts';
 import type { Supervisor } from '../../src/jobs/supervisor.ts';
 import { createFirstAdmin } from '../../src/services/users.ts';
 import { TEST_ADMIN } from './test-admin.ts';
@@ -135,6 +136,8 @@ export interface Harness extends TestDatabase {
   auth: { authorization: string };
   /** The background jobs the server runs (started), unless asked for none with `{ jobs: false }`. */
   jobs: Supervisor | undefined;
+  /** The app's credential cache, kept live by the jobs; none without jobs. */
+  credentials: CredentialCache | undefined;
   close(): Promise<void>;
 }
 
@@ -146,9 +149,11 @@ export interface Harness extends TestDatabase {
  */
 export async function createHarness(overrides: Partial<Config> = {}, options: { jobs?: boolean } = {}): Promise<Harness> {
   const database = await createTestDatabase(overrides);
-  const app = await buildApp({ config: database.config, db: database.db });
+  const withJobs = options.jobs !== false;
+  const credentials = withJobs ? credentialCacheFor(database.config) : undefined;
+  const app = await buildApp({ config: database.config, db: database.db, credentials });
   await app.ready();
-  const jobs = options.jobs !== false ? backgroundJobs(database.db, database.config, app.log) : undefined;
+  const jobs = withJobs ? backgroundJobs(database.db, database.config, app.log, credentials) : undefined;
   jobs?.start();
   await createFirstAdmin({ db: database.db, actor: null }, TEST_ADMIN);
   const login = await api(app, 'POST', '/api/v1/auth/login', TEST_ADMIN);
@@ -161,6 +166,7 @@ export async function createHarness(overrides: Partial<Config> = {}, options: { 
     token: login.body.token,
     auth,
     jobs,
+    credentials,
     async close() {
       await app.close();
       await jobs?.stop();

@@ -38,7 +38,7 @@ const SHARED_SCHEMAS = [
   ...tokenSchemas,
 ];
 
-export async function apiRoutes(api: App, { db, idempotencyKeyTtlHours, loginPolicy }: RouteOptions) {
+export async function apiRoutes(api: App, { db, credentials, idempotencyKeyTtlHours, loginPolicy }: RouteOptions) {
   // An unknown path of the API is a 404 problem, whoever asks (it is answered outside the
   // authentication below), and stays one whatever the root's not-found handler becomes
   // (src/http/plugins/not-found.ts).
@@ -49,7 +49,7 @@ export async function apiRoutes(api: App, { db, idempotencyKeyTtlHours, loginPol
   // (request.ctx); each route declares the access it needs (src/http/authentication.ts).
   // The order of the resources is the order of /openapi.json's paths.
   await api.register(async (resources: App) => {
-    await authentication(resources, { db });
+    await authentication(resources, { db, credentials });
     await resources.register(authRoutes, { loginPolicy });
     await resources.register(userRoutes);
     await resources.register(tokenRoutes);

@@ -99,9 +99,14 @@ describe('an API token limited to locations', () => {
   });
 
   it('keeps its scope while the instance remembers it: the credential cache carries the limit', async () => {
+    const cache = h.credentials;
+    assert.ok(cache !== undefined, 'the harness keeps a credential cache, as a server does');
+    for (let waited = 0; !cache.live && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
     const token = await newToken(h.auth, { locationIds: [l2] });
+    const remembered = cache.size;
     for (let i = 0; i < 3; i += 1) {
       assert.deepEqual(await stockLocations(token.auth), [l2]);
+      assert.equal(cache.size, remembered + 1, 'the token is remembered after its first request');
       assertProblem(await move(token.auth, { locationId: l1 }), 403, 'forbidden');
     }
   });
