@@ -6,6 +6,7 @@ import { login } from '../../src/services/auth.ts';
 import { inTransaction, type UseCaseContext } from '../../src/services/context.ts';
 import { createProduct, listProducts } from '../../src/services/products.ts';
 import { createFirstAdmin, updateUser } from '../../src/services/users.ts';
+import { unique } from '../support/factories.ts';
 import { createTestDatabase, type TestDatabase } from '../support/helpers.ts';
 
 // Use cases compose into one transaction: the one that opens it owns it (commits, rolls back,
@@ -17,8 +18,6 @@ before(async () => {
 });
 after(() => t.destroy());
 
-let counter = 0;
-const unique = (prefix: string) => `${prefix}-${process.pid}-${(counter += 1)}`;
 const system = (): UseCaseContext => ({ db: t.db, actor: null });
 const skuCount = async (skus: string[]) =>
   (

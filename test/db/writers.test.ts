@@ -7,6 +7,7 @@ import * as products from '../../src/db/products.ts';
 import * as users from '../../src/db/users.ts';
 import { AppError } from '../../src/domain/errors.ts';
 import { uuidv7 } from '../../src/domain/ids.ts';
+import { unique } from '../support/factories.ts';
 import { createTestDatabase, type TestDatabase } from '../support/helpers.ts';
 
 // The one form of the db modules' writers: an insert or an update gives back, by RETURNING, the
@@ -19,8 +20,6 @@ before(async () => {
 });
 after(() => t.destroy());
 
-let counter = 0;
-const unique = (prefix: string) => `${prefix}-${process.pid}-${(counter += 1)}`;
 
 async function newProduct(fields: Partial<products.ProductFields> = {}) {
   return t.db.transaction((tx) =>

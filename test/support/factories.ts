@@ -4,7 +4,8 @@ import { api, type TestApp } from './helpers.ts';
 // tests sharing a database never collide.
 
 let counter = 0;
-const unique = (prefix: string) => `${prefix}-${process.pid}-${Date.now().toString(36)}-${(counter += 1)}`;
+/** A name no other test run, file or call has used. */
+export const unique = (prefix: string) => `${prefix}-${process.pid}-${Date.now().toString(36)}-${(counter += 1)}`;
 
 async function created(response: Promise<{ status: number; body: any }>) {
   const { status, body } = await response;
