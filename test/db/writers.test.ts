@@ -20,7 +20,6 @@ before(async () => {
 });
 after(() => t.destroy());
 
-
 async function newProduct(fields: Partial<products.ProductFields> = {}) {
   return t.db.transaction((tx) =>
     products.insertProduct(tx, uuidv7(), {
