@@ -128,12 +128,7 @@ const levelKey = (productId: string, locationId: string) => `${productId}/${loca
  * movement when an expected on-hand is stale or a level would go short.
  */
 export function resolveEntries(planned: PlannedEntry[], levels: LevelState[]): ResolvedEntry[] {
-  const byKey = new Map(levels.map((level) => [levelKey(level.productId, level.locationId), level]));
-  const levelOf = (entry: { productId: string; locationId: string }) => {
-    const level = byKey.get(levelKey(entry.productId, entry.locationId));
-    if (level === undefined) throw new Error(`level ${entry.productId}/${entry.locationId} was not locked`);
-    return level;
-  };
+  const levelOf = lockedLevels(levels);
 
   const stale = planned
     .filter((entry) => entry.expectedOnHand !== undefined && entry.expectedOnHand !== levelOf(entry).onHand)
@@ -159,19 +154,41 @@ export function resolveEntries(planned: PlannedEntry[], levels: LevelState[]): R
     };
   });
 
-  const short = resolved
-    .map((entry) => ({ entry, level: levelOf(entry) }))
-    .filter(({ entry, level }) => entry.delta < 0 && !level.allowNegative && level.onHand + entry.delta - level.reserved < 0)
-    .map(({ entry, level }) => ({
-      productId: entry.productId,
-      locationId: entry.locationId,
-      requested: -entry.delta,
+  assertAvailable(resolved, levelOf);
+  return resolved;
+}
+
+/**
+ * Refuses with `insufficient_stock`, naming every short line, when any change would take more
+ * than a level has available (on hand less reserved) where its location forbids negative stock.
+ * A change takes `-delta`: an outbound's line, or the hold of a reservation's line.
+ */
+export function assertAvailable(
+  changes: { productId: string; locationId: string; delta: number }[],
+  levelOf: (key: { productId: string; locationId: string }) => LevelState,
+): void {
+  const short = changes
+    .map((change) => ({ change, level: levelOf(change) }))
+    .filter(({ change, level }) => change.delta < 0 && !level.allowNegative && level.onHand + change.delta - level.reserved < 0)
+    .map(({ change, level }) => ({
+      productId: change.productId,
+      locationId: change.locationId,
+      requested: -change.delta,
       available: level.onHand - level.reserved,
     }));
   if (short.length > 0) {
     throw new AppError('insufficient_stock', 'not enough stock is available for every line; nothing was written', { lines: short });
   }
-  return resolved;
+}
+
+/** The levels as locked, looked up by key; a level that was not locked is a bug. */
+export function lockedLevels(levels: LevelState[]) {
+  const byKey = new Map(levels.map((level) => [levelKey(level.productId, level.locationId), level]));
+  return (key: { productId: string; locationId: string }) => {
+    const level = byKey.get(levelKey(key.productId, key.locationId));
+    if (level === undefined) throw new Error(`level ${key.productId}/${key.locationId} was not locked`);
+    return level;
+  };
 }
 
 /** The order levels are locked in: by product id, then location id. */
