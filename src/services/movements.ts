@@ -87,8 +87,11 @@ export async function recordMovement(
   );
 }
 
-/** Every product and location must exist; none may receive stock once archived. */
-async function checkReferences(tx: Transaction, input: MovementInput, productIds: string[], locationIds: string[]) {
+/**
+ * Every product and location must exist; none may receive stock once archived (a reservation's
+ * hold is checked as the outbound that fulfils it).
+ */
+export async function checkReferences(tx: Transaction, input: MovementInput, productIds: string[], locationIds: string[]) {
   const found = await movements.findReferences(tx, productIds, locationIds);
   const archived = new Map(found.map((row) => [`${row.kind}:${row.id}`, row.archived]));
   for (const id of locationIds) {

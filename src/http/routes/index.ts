@@ -5,6 +5,7 @@ import { categorySchemas } from '../schemas/categories.ts';
 import { locationSchemas } from '../schemas/locations.ts';
 import { movementSchemas } from '../schemas/movements.ts';
 import { productSchemas } from '../schemas/products.ts';
+import { reservationSchemas } from '../schemas/reservations.ts';
 import { stockSchemas } from '../schemas/stock.ts';
 import { tokenSchemas } from '../schemas/tokens.ts';
 import { userSchemas } from '../schemas/users.ts';
@@ -14,6 +15,7 @@ import { categoryRoutes } from './categories.ts';
 import { locationRoutes } from './locations.ts';
 import { movementRoutes } from './movements.ts';
 import { productRoutes } from './products.ts';
+import { reservationRoutes } from './reservations.ts';
 import { stockRoutes } from './stock.ts';
 import { tokenRoutes } from './tokens.ts';
 import { userRoutes } from './users.ts';
@@ -36,6 +38,7 @@ const SHARED_SCHEMAS = [
   ...stockSchemas,
   ...userSchemas,
   ...tokenSchemas,
+  ...reservationSchemas,
 ];
 
 export async function apiRoutes(api: App, { db, credentials, idempotencyKeyTtlHours, loginPolicy }: RouteOptions) {
@@ -58,5 +61,6 @@ export async function apiRoutes(api: App, { db, credentials, idempotencyKeyTtlHo
     await resources.register(locationRoutes);
     await resources.register(movementRoutes, { idempotencyKeyTtlHours });
     await resources.register(stockRoutes);
+    await resources.register(reservationRoutes, { idempotencyKeyTtlHours });
   });
 }

@@ -30,7 +30,7 @@ export const patternWords = (pattern: unknown) => (typeof pattern === 'string' ?
 export const formatWords = (format: unknown) => (typeof format === 'string' ? FORMAT_WORDS.get(format) : undefined);
 
 const UUID_WORDS = 'must be a UUID (0190a5b2-7c3e-7000-8000-000000000000)';
-const TIMESTAMP_WORDS = 'must be an RFC 3339 timestamp (2026-09-01T10:15:00Z)';
+export const TIMESTAMP_WORDS = 'must be an RFC 3339 timestamp (2026-09-01T10:15:00Z)';
 describedPattern(UUID_PATTERN, UUID_WORDS);
 describedPattern(DATE_TIME_PATTERN, TIMESTAMP_WORDS);
 FORMAT_WORDS.set('uuid', UUID_WORDS);

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { DATE_OR_TIMESTAMP_WORDS, beginsAfter, halfOpenRange, parseDateOrTimestamp, type DateOrTimestamp } from '../../domain/dates.ts';
 import { validationFailed } from '../../domain/errors.ts';
-import { describedPattern } from './common.ts';
+import { describedPattern, TIMESTAMP_WORDS } from './common.ts';
 
 // A query parameter that takes a day as well as an instant: "2026-09-01" is that UTC day, whose
 // first or last moment the parameter stands for (src/domain/dates.ts). The pattern checks the
@@ -46,4 +46,15 @@ export function readTimeRange(from: string | undefined, to: string | undefined) 
     throw validationFailed([{ path: '/from', message }], `the query string is invalid: /from ${message} (${from} is after ${to})`);
   }
   return halfOpenRange(start, end);
+}
+
+/**
+ * Reads a body's timestamp that dateTime() admitted (src/http/schemas/common.ts) as the instant it
+ * names, whatever its offset or case, to the millisecond; a day or time the calendar doesn't have
+ * is refused as a validation error at `path`, with the words the schema uses.
+ */
+export function readTimestamp(text: string, path: string): Date {
+  const value = parseDateOrTimestamp(text);
+  if (value === undefined || value.isDate) throw validationFailed([{ path, message: TIMESTAMP_WORDS }]);
+  return value.start;
 }

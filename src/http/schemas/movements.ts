@@ -4,7 +4,8 @@ import { Nullable, oneOf, PageQuery, PRINTABLE_ASCII_PATTERN, QUANTITY_MAX, Time
 import { dateOrTimestamp } from './dates.ts';
 
 export const MovementType = oneOf(MOVEMENT_TYPES);
-const Text = (max: number) => Type.String({ maxLength: max });
+/** Free text of at most `max` characters (a reference, a note). */
+export const Text = (max: number) => Type.String({ maxLength: max });
 
 export const CreateMovementSchema = Type.Object(
   {
@@ -50,7 +51,8 @@ const MovementLine = Type.Object({
   countedQuantity: Type.Optional(Type.Integer()),
 });
 
-const BalanceSchema = Type.Object({
+/** A level as a write left it (a movement's, a reservation's). */
+export const BalanceSchema = Type.Object({
   productId: Uuid,
   locationId: Uuid,
   onHand: Type.Integer(),
