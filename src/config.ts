@@ -18,6 +18,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   bodyLimitBytes: number;
   idempotencyKeyTtlHours: number;
+  /** How often each instance releases the holds of reservations past their expiresAt. */
+  reservationSweepS: number;
   logLevel: string;
   /** The first admin, created at start-up when the database has no users. */
   adminEmail: string | undefined;
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 1, 3_600_000),
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     idempotencyKeyTtlHours: integer(env, 'IDEMPOTENCY_KEY_TTL_HOURS', 24, 24, 24 * 365),
+    reservationSweepS: integer(env, 'RESERVATION_SWEEP_S', 1, 1, 3600),
     logLevel,
     adminEmail,
     adminPassword,

@@ -4,6 +4,7 @@ import type { Database } from '../db/database.ts';
 import type { CredentialCache } from '../services/credential-cache.ts';
 import { cleanupJob } from './cleanup.ts';
 import { credentialListenerJob } from './credential-listener.ts';
+import { reservationExpiryJob } from './reservation-expiry.ts';
 import { Supervisor } from './supervisor.ts';
 
 /**
@@ -15,6 +16,7 @@ import { Supervisor } from './supervisor.ts';
 export function backgroundJobs(db: Database, config: Config, log: FastifyBaseLogger, credentials: CredentialCache | undefined): Supervisor {
   const supervisor = new Supervisor(log);
   supervisor.add(cleanupJob(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, log));
+  supervisor.add(reservationExpiryJob(db, { reservationSweepS: config.reservationSweepS }, log));
   if (credentials !== undefined) supervisor.add(credentialListenerJob(db, credentials));
   return supervisor;
 }
