@@ -85,6 +85,8 @@ interface Fixtures {
   ledger: { own: string; own2: string; other: string; arriving: string };
   /** The product the movement cases move; plenty of it at every location. */
   moved: string;
+  /** One reservation of the moved product at own, own2 and other, all with one reference. */
+  reservations: { reference: string; own: string; own2: string; other: string };
   /** A user outside the team: its tokens are "another user's", and the admin renames it. */
   stranger: { id: string; auth: Headers };
 }
@@ -198,6 +200,13 @@ before(async () => {
   assert.equal(transfer.status, 201, JSON.stringify(transfer.body));
   ledger.arriving = transfer.body.id;
   for (const location of [own, own2, other]) await stockUp(h.app, moved.id, location.id, 1_000_000);
+  const reference = `matrix-${tag()}`;
+  const reservations = {
+    reference,
+    own: await newReservation(own.id, moved.id, reference),
+    own2: await newReservation(own2.id, moved.id, reference),
+    other: await newReservation(other.id, moved.id, reference),
+  };
   const stranger = await createUser(h.app, { role: 'viewer' });
   await newToken(stranger.auth);
   fx = {
@@ -211,6 +220,7 @@ before(async () => {
     counted: counted.id,
     ledger,
     moved: moved.id,
+    reservations,
     stranger: { id: stranger.user.id, auth: stranger.auth },
   };
   const members = await Promise.all(ROLES.map((role) => enrol(role)));
@@ -259,6 +269,13 @@ const movement = (fields: Record<string, unknown>, quantity = 1): Request => ({
   body: { ...fields, lines: [{ productId: fx.moved, quantity }] },
 });
 const recordedBy = (response: ApiResponse, { member }: Context) => assert.deepEqual(response.body.createdBy?.id, member.user.id);
+
+/** A reservation of one unit made by the harness admin (plenty is stocked): its id. */
+async function newReservation(locationId: string, productId = fx.moved, reference?: string): Promise<string> {
+  const response = await api(h.app, 'POST', '/api/v1/reservations', { locationId, lines: [{ productId, quantity: 1 }], reference });
+  assert.equal(response.status, 201, JSON.stringify(response.body));
+  return response.body.id;
+}
 
 async function freshSession(member: Member, form: Form): Promise<Headers> {
   const session = await logIn(member.user.email);
@@ -472,6 +489,66 @@ const TABLE: Record<string, Variant[]> = {
       ok: 200,
       where: { own: 'arriving at its own location' },
       build: () => ({ id: fx.ledger.arriving }),
+    },
+  ],
+  'POST /api/v1/reservations': [
+    {
+      rule: 'stock write',
+      ok: 201,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ body: { locationId: at(where), lines: [{ productId: fx.moved, quantity: 1 }] } }),
+      check: recordedBy,
+    },
+  ],
+  'GET /api/v1/reservations': [
+    {
+      name: 'the reservations it may see',
+      rule: 'stock read',
+      ok: 200,
+      build: () => ({ query: `reference=${fx.reservations.reference}&limit=500` }),
+      check: (response, { role }) => {
+        const { own, own2, other } = fx.reservations;
+        assert.deepEqual(idsOf(response), sorted(role === 'clerk' ? [own, own2] : [own, own2, other]));
+      },
+    },
+    {
+      name: 'filtered by location',
+      rule: 'stock read',
+      ok: 200,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ query: `reference=${fx.reservations.reference}&locationId=${at(where)}` }),
+      check: (response, { where }) => assert.deepEqual(idsOf(response), [where === 'own' ? fx.reservations.own : fx.reservations.other]),
+    },
+  ],
+  'GET /api/v1/reservations/:id': [
+    {
+      rule: 'stock read',
+      ok: 200,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ id: where === 'own' ? fx.reservations.own : fx.reservations.other }),
+      check: (response, _ctx, request) => assert.equal(response.body.id, request.id),
+    },
+  ],
+  'POST /api/v1/reservations/:id/fulfil': [
+    {
+      rule: 'stock write',
+      ok: 200,
+      where: AT_LOCATION,
+      build: async ({ where }) => ({ id: await newReservation(at(where)) }),
+      check: async (response, { member }) => {
+        assert.equal(response.body.status, 'fulfilled');
+        const movement = await api(h.app, 'GET', `/api/v1/movements/${response.body.movementId}`);
+        assert.equal(movement.body.createdBy.id, member.user.id);
+      },
+    },
+  ],
+  'POST /api/v1/reservations/:id/cancel': [
+    {
+      rule: 'stock write',
+      ok: 200,
+      where: AT_LOCATION,
+      build: async ({ where }) => ({ id: await newReservation(at(where)) }),
+      check: (response) => assert.equal(response.body.status, 'cancelled'),
     },
   ],
   'GET /api/v1/stock': [

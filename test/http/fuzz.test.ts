@@ -1329,6 +1329,11 @@ describe('hostile requests to every route', () => {
     const product = await createProduct(h.app, { categoryId: child.id });
     const [from, to] = [await createLocation(h.app), await createLocation(h.app, { allowNegative: true })];
     const movement = await stockUp(h.app, product.id, from.id, 10);
+    const reservation = await api(h.app, 'POST', '/api/v1/reservations', {
+      locationId: from.id,
+      lines: [{ productId: product.id, quantity: 1 }],
+    });
+    assert.equal(reservation.status, 201, JSON.stringify(reservation.body));
     const victim = {
       email: 'victim@stockroom.test',
       name: 'Victim',
@@ -1341,12 +1346,23 @@ describe('hostile requests to every route', () => {
     const token = await api(h.app, 'POST', '/api/v1/tokens', { name: 'fuzzed', role: 'viewer' });
     assert.equal(token.status, 201, JSON.stringify(token.body));
     fixtures = {
-      ids: [category.id, child.id, product.id, from.id, to.id, movement.id, user.body.id, token.body.id, UNKNOWN_ID],
+      ids: [category.id, child.id, product.id, from.id, to.id, movement.id, reservation.body.id, user.body.id, token.body.id, UNKNOWN_ID],
       bodyLimit: h.config.bodyLimitBytes,
     };
     // The snapshot sees what the API writes (or the no-change checks below would be empty).
     const made = [...differences(empty, await snapshot(h, tablesQuery)).keys()];
-    for (const table of ['categories', 'products', 'locations', 'movements', 'movement_lines', 'stock_levels', 'users', 'credentials']) {
+    for (const table of [
+      'categories',
+      'products',
+      'locations',
+      'movements',
+      'movement_lines',
+      'stock_levels',
+      'reservations',
+      'reservation_lines',
+      'users',
+      'credentials',
+    ]) {
       assert.ok(made.includes(table), `the snapshot misses ${table}: it saw ${made.join(', ')}`);
     }
     operations = operationsOf(h.app);
