@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import { fingerprint } from '../../services/idempotency.ts';
 import * as service from '../../services/movements.ts';
+import { idempotencyRequestOf, sendIdempotent } from '../idempotent.ts';
 import { IdParams, Page, problems } from '../schemas/common.ts';
 import { readTimeRange } from '../schemas/dates.ts';
 import { CreateMovementSchema, IdempotencyHeaders, MovementQuerySchema } from '../schemas/movements.ts';
@@ -23,21 +23,13 @@ export async function movementRoutes(app: App, { idempotencyKeyTtlHours }: Pick<
       },
     },
     async (request, reply) => {
-      const key = request.headers['idempotency-key'];
       const result = await service.recordMovement(
         request.ctx,
         request.body,
-        key === undefined
-          ? undefined
-          : { key, fingerprint: fingerprint('POST /api/v1/movements', request.body), ttlHours: idempotencyKeyTtlHours },
+        idempotencyRequestOf(request, 'POST /api/v1/movements', request.body, idempotencyKeyTtlHours),
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      else app.metrics.movementsWritten.inc({ type: request.body.type });
-      // Serialised by JSON.stringify, not the response schema: a replayed value is parsed from the
-      // JSON.stringify text the first value was stored as (by this version or an earlier one, which
-      // answered that text), and JSON.stringify gives that text back, so a replay is the first answer
-      // byte for byte.
-      return reply.code(201).type('application/json').send(JSON.stringify(result.value));
+      if (!result.replayed) app.metrics.movementsWritten.inc({ type: request.body.type });
+      return sendIdempotent(reply, 201, result);
     },
   );
 

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import { fingerprint } from '../../services/idempotency.ts';
 import * as service from '../../services/reservations.ts';
+import { idempotencyRequestOf, sendIdempotent } from '../idempotent.ts';
 import { IdParams, Page, problems } from '../schemas/common.ts';
 import { readTimestamp } from '../schemas/dates.ts';
 import { IdempotencyHeaders } from '../schemas/movements.ts';
@@ -25,18 +25,13 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
       },
     },
     async (request, reply) => {
-      const key = request.headers['idempotency-key'];
       const { expiresAt, ...input } = request.body;
       const result = await service.reserve(
         request.ctx,
         { ...input, expiresAt: expiresAt === undefined ? undefined : readTimestamp(expiresAt, '/expiresAt') },
-        key === undefined
-          ? undefined
-          : { key, fingerprint: fingerprint('POST /api/v1/reservations', request.body), ttlHours: idempotencyKeyTtlHours },
+        idempotencyRequestOf(request, 'POST /api/v1/reservations', request.body, idempotencyKeyTtlHours),
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      // JSON.stringify, not the response schema: a replay is the first answer byte for byte (see movements.ts).
-      return reply.code(201).type('application/json').send(JSON.stringify(result.value));
+      return sendIdempotent(reply, 201, result);
     },
   );
 
@@ -85,18 +80,14 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
       },
     },
     async (request, reply) => {
-      const key = request.headers['idempotency-key'];
       const { id } = request.params;
       const result = await service.fulfilReservation(
         request.ctx,
         id,
-        key === undefined
-          ? undefined
-          : { key, fingerprint: fingerprint('POST /api/v1/reservations/{id}/fulfil', { id }), ttlHours: idempotencyKeyTtlHours },
+        idempotencyRequestOf(request, 'POST /api/v1/reservations/{id}/fulfil', { id }, idempotencyKeyTtlHours),
       );
-      if (result.replayed) reply.header('idempotent-replayed', 'true');
-      else app.metrics.movementsWritten.inc({ type: 'outbound' });
-      return reply.code(200).type('application/json').send(JSON.stringify(result.value));
+      if (!result.replayed) app.metrics.movementsWritten.inc({ type: 'outbound' });
+      return sendIdempotent(reply, 200, result);
     },
   );
 
