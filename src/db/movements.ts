@@ -43,6 +43,10 @@ export interface Balance extends LevelKey {
   available: number;
 }
 
+/** A changed level (`stock_levels s`) as a `Balance`, for the RETURNING of the statements that change levels. */
+export const BALANCE_COLUMNS = `s.product_id AS "productId", s.location_id AS "locationId", s.on_hand AS "onHand",
+               s.reserved, s.on_hand - s.reserved AS available`;
+
 /** The products and locations a movement names that exist, with their archived flags. */
 export async function findReferences(db: Queryable, productIds: string[], locationIds: string[]) {
   return db.query<{ kind: 'product' | 'location'; id: string; archived: boolean }>(
@@ -94,8 +98,7 @@ export async function applyDeltas(tx: Transaction, entries: LedgerEntry[]): Prom
      FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS d (product_id, location_id, delta)
      WHERE s.product_id = d.product_id AND s.location_id = d.location_id
        AND (s.allow_negative OR d.delta >= 0 OR s.on_hand + d.delta - s.reserved >= 0)
-     RETURNING s.product_id AS "productId", s.location_id AS "locationId", s.on_hand AS "onHand",
-               s.reserved, s.on_hand - s.reserved AS available`,
+     RETURNING ${BALANCE_COLUMNS}`,
     [entries.map((e) => e.productId), entries.map((e) => e.locationId), entries.map((e) => e.delta)],
   );
   assert.equal(balances.length, entries.length, 'every checked delta was applied');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ReservationStatus } from '../domain/reservations.ts';
 import type { Queryable, Transaction } from './database.ts';
-import type { Balance, LevelKey } from './movements.ts';
+import { BALANCE_COLUMNS, type Balance, type LevelKey } from './movements.ts';
 import { Conditions, onlyRow } from './sql.ts';
 
 export interface ReservationRow {
@@ -74,8 +74,7 @@ export async function changeReserved(tx: Transaction, changes: ReservedChange[])
      WHERE s.product_id = c.product_id AND s.location_id = c.location_id
        AND s.reserved + c.delta >= 0
        AND (s.allow_negative OR c.delta <= 0 OR s.on_hand - s.reserved - c.delta >= 0)
-     RETURNING s.product_id AS "productId", s.location_id AS "locationId", s.on_hand AS "onHand",
-               s.reserved, s.on_hand - s.reserved AS available`,
+     RETURNING ${BALANCE_COLUMNS}`,
     [changes.map((c) => c.productId), changes.map((c) => c.locationId), changes.map((c) => c.delta)],
   );
   assert.equal(balances.length, changes.length, 'every checked change of reserved was applied');

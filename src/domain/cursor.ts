@@ -54,6 +54,12 @@ export interface Keyset<Row, Shape extends CursorShape = CursorShape> {
   keyOf: (row: Row) => CursorKey<Shape>;
 }
 
+/** Newest first, ties broken by id: the order of the ledger and of reservations. */
+export const NEWEST_FIRST: Keyset<{ createdAt: Date; id: string }, readonly ['timestamp', 'uuid']> = {
+  shape: ['timestamp', 'uuid'],
+  keyOf: (row) => [row.createdAt.toISOString(), row.id],
+};
+
 /** What a client asks of a list: how many items, and after which cursor. */
 export interface PageQuery {
   limit: number;

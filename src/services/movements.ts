@@ -1,6 +1,7 @@
 import type { Transaction } from '../db/database.ts';
 import * as movements from '../db/movements.ts';
-import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
+import { NEWEST_FIRST, readPage, type PageQuery } from '../domain/cursor.ts';
+import { groupBy } from '../domain/group.ts';
 import { assertLocations, canAccessLocation } from '../domain/access.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
@@ -129,12 +130,6 @@ export async function getMovement(ctx: UseCaseContext, id: string) {
 
 type MovementWithEntries = movements.MovementRow & { entries: movements.LedgerEntry[] };
 
-/** Newest first, ties broken by id. */
-const NEWEST_FIRST: Keyset<MovementWithEntries, readonly ['timestamp', 'uuid']> = {
-  shape: ['timestamp', 'uuid'],
-  keyOf: (row) => [row.createdAt.toISOString(), row.id],
-};
-
 export function listMovements(ctx: UseCaseContext, query: PageQuery & Omit<movements.MovementFilter, 'after'>) {
   return readPage(
     query,
@@ -159,12 +154,7 @@ export function listMovements(ctx: UseCaseContext, query: PageQuery & Omit<movem
           db,
           rows.slice(0, query.limit).map((row) => row.id),
         );
-        const byMovement = new Map<string, movements.LedgerEntry[]>();
-        for (const entry of entries) {
-          const list = byMovement.get(entry.movementId);
-          if (list === undefined) byMovement.set(entry.movementId, [entry]);
-          else list.push(entry);
-        }
+        const byMovement = groupBy(entries, (entry) => entry.movementId);
         return rows.map((row) => ({ ...row, entries: byMovement.get(row.id) ?? [] }));
       });
     },

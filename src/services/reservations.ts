@@ -3,7 +3,8 @@ import type { Transaction } from '../db/database.ts';
 import * as movements from '../db/movements.ts';
 import * as reservations from '../db/reservations.ts';
 import { assertLocations, canAccessLocation } from '../domain/access.ts';
-import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
+import { NEWEST_FIRST, readPage, type PageQuery } from '../domain/cursor.ts';
+import { groupBy } from '../domain/group.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { assertAvailable, compareLevelKeys, levelKeys, lockedLevels } from '../domain/movements.ts';
@@ -207,12 +208,6 @@ export async function getReservation(ctx: UseCaseContext, id: string): Promise<R
 
 type ReservationWithLines = reservations.ReservationRow & { lines: reservations.ReservationLine[] };
 
-/** Newest first, ties broken by id. */
-const NEWEST_FIRST: Keyset<ReservationWithLines, readonly ['timestamp', 'uuid']> = {
-  shape: ['timestamp', 'uuid'],
-  keyOf: (row) => [row.createdAt.toISOString(), row.id],
-};
-
 export function listReservations(ctx: UseCaseContext, query: PageQuery & Omit<reservations.ReservationFilter, 'after' | 'locationIds'>) {
   return readPage(
     query,
@@ -236,12 +231,7 @@ export function listReservations(ctx: UseCaseContext, query: PageQuery & Omit<re
           db,
           rows.slice(0, query.limit).map((row) => row.id),
         );
-        const byReservation = new Map<string, reservations.ReservationLine[]>();
-        for (const line of lines) {
-          const list = byReservation.get(line.reservationId);
-          if (list === undefined) byReservation.set(line.reservationId, [line]);
-          else list.push(line);
-        }
+        const byReservation = groupBy(lines, (line) => line.reservationId);
         return rows.map((row) => ({ ...row, lines: byReservation.get(row.id) ?? [] }));
       });
     },
