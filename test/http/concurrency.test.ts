@@ -4,50 +4,14 @@ import { claimIdempotencyKey, saveIdempotencyKey } from '../../src/db/idempotenc
 import { levelsDisagreeingWithLedger } from '../support/ledger.ts';
 import { createLocation, createProduct, stockUp } from '../support/factories.ts';
 import { createHarness, listen, usingPostgres, type Harness } from '../support/helpers.ts';
+import { countBy, httpClient, inParallel, statusAndCode, type HttpClient } from '../support/http-client.ts';
 
 // Correctness under concurrency, through real HTTP: many requests at once on the same stock rows
 // must neither lose an update, nor oversell, nor deadlock, nor write an idempotent request twice.
 // The database, not the process, is what guarantees it (DESIGN.md, "What the notes got wrong").
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-let base: string;
-/** The harness admin's Authorization header. */
-let auth: Record<string, string> = {};
-
-async function post(path: string, payload: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const response = await fetch(`${base}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...auth, ...headers },
-    body: JSON.stringify(payload),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: text === '' ? undefined : JSON.parse(text) };
-}
-
-async function get(path: string): Promise<any> {
-  const response = await fetch(`${base}${path}`, { headers: auth });
-  assert.equal(response.status, 200, `GET ${path}`);
-  return response.json();
-}
-
-/** Starts every request at once and waits for all of them. */
-function inParallel<T>(count: number, request: (index: number) => Promise<T>): Promise<T[]> {
-  return Promise.all(Array.from({ length: count }, (_, index) => request(index)));
-}
-
-function countBy<T>(items: T[], key: (item: T) => string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
-  return counts;
-}
-
-const statusAndCode = (answer: Answer) => (answer.status === 201 ? '201' : `${answer.status} ${answer.body?.code}`);
+let post: HttpClient['post'];
+let get: HttpClient['get'];
 
 async function onHand(productId: string, locationId: string): Promise<number> {
   const page = await get(`/api/v1/stock?productId=${productId}&locationId=${locationId}`);
@@ -72,8 +36,7 @@ describe('concurrent movements through real HTTP', () => {
 
   before(async () => {
     h = await createHarness({ dbPoolMax: 10, dbPoolAcquireTimeoutMs: 10_000 });
-    base = await listen(h.app);
-    auth = h.auth;
+    ({ post, get } = httpClient(await listen(h.app), h.auth));
   });
   after(() => h.close());
 

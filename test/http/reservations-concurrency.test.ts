@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { brokenLevelInvariants, NO_BROKEN_INVARIANTS } from '../support/ledger.ts';
 import { createLocation, createProduct, stockUp } from '../support/factories.ts';
 import { createHarness, listen, usingPostgres, type Harness } from '../support/helpers.ts';
+import { countBy, httpClient, inParallel, statusAndCode, type HttpClient } from '../support/http-client.ts';
 
 // Reservations under concurrency, through real HTTP (API.md, Reservations): holds never take more
 // than is available, a reservation and an outbound racing for the last units let exactly one
@@ -11,53 +12,18 @@ import { createHarness, listen, usingPostgres, type Harness } from '../support/h
 // its active reservations' lines, its on-hand the sum of its ledger, and no level is below zero
 // where its location forbids it. The database, not the process, guarantees all of it.
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
 let h: Harness;
-let base: string;
+let post: HttpClient['post'];
+let get: HttpClient['get'];
 
 before(async () => {
   h = await createHarness({ dbPoolMax: 10, dbPoolAcquireTimeoutMs: 10_000 });
-  base = await listen(h.app);
+  ({ post, get } = httpClient(await listen(h.app), h.auth));
 });
 after(() => h.close());
 afterEach(async () => {
   assert.deepEqual(await h.db.connection((db) => brokenLevelInvariants(db)), NO_BROKEN_INVARIANTS);
 });
-
-async function post(path: string, payload?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const response = await fetch(`${base}${path}`, {
-    method: 'POST',
-    headers: { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...h.auth, ...headers },
-    ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: text === '' ? undefined : JSON.parse(text) };
-}
-
-async function get(path: string): Promise<any> {
-  const response = await fetch(`${base}${path}`, { headers: h.auth });
-  assert.equal(response.status, 200, `GET ${path}`);
-  return response.json();
-}
-
-/** Starts every request at once and waits for all of them. */
-function inParallel<T>(count: number, request: (index: number) => Promise<T>): Promise<T[]> {
-  return Promise.all(Array.from({ length: count }, (_, index) => request(index)));
-}
-
-function countBy<T>(items: T[], key: (item: T) => string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
-  return counts;
-}
-
-const statusAndCode = (answer: Answer) => (answer.status < 300 ? String(answer.status) : `${answer.status} ${answer.body?.code}`);
 
 async function level(productId: string, locationId: string) {
   const page = await get(`/api/v1/stock?productId=${productId}&locationId=${locationId}`);
