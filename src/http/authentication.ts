@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.ts';
-import { holds, type Actor, type Permission } from '../domain/access.ts';
+import { holds, type Permission } from '../domain/access.ts';
 import { AppError } from '../domain/errors.ts';
 import { csrfTokenFor, sameSecret } from '../domain/secrets.ts';
 import { authenticate } from '../services/auth.ts';
@@ -23,7 +23,6 @@ declare module 'fastify' {
     access?: Access;
   }
   interface FastifyRequest {
-    actor: Actor | null;
     /** The context the request's use case runs in: the database, the request's abort signal (src/http/plugins/request-scope.ts), who acts. */
     ctx: UseCaseContext;
   }
@@ -47,7 +46,6 @@ function presentedSecret(request: FastifyRequest): { secret: string; fromCookie:
 }
 
 export async function authentication(api: App, { db, credentials }: { db: Database; credentials: CredentialCache | undefined }) {
-  api.decorateRequest('actor', null);
   api.decorateRequest('ctx', null as unknown as UseCaseContext);
 
   api.addHook('onRoute', (route) => {
@@ -82,7 +80,6 @@ export async function authentication(api: App, { db, credentials }: { db: Databa
     if (access === undefined || !holds(actor.role, access)) {
       throw new AppError('forbidden', `the ${actor.role} role may not do this`);
     }
-    request.actor = actor;
     request.ctx = { db, signal: request.abortSignal, actor, credentials };
   });
 }

@@ -69,7 +69,7 @@ export async function authRoutes(app: App, { loginPolicy }: Pick<RouteOptions, '
       config: { access: 'self' },
       schema: { tags: ['auth'], summary: 'The current user', response: { 200: Type.Ref('User'), ...problems(401) } },
     },
-    (request) => users.getUser(request.ctx, request.actor!.id),
+    (request) => users.getUser(request.ctx, request.ctx.actor!.id),
   );
 
   app.patch(
