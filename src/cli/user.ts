@@ -11,7 +11,7 @@ export const USER_USAGE = `  user create --email <address> --role <${ROLES.join(
                    set a user's password (a lost one, such as the demo admin's) and end its
                    sessions; the password comes as for user create`;
 
-// The bounds of the users API's schemas (src/http/schemas/auth.ts), which this command bypasses.
+// The bounds of the users API's schemas (src/http/schemas/users.ts), which this command bypasses.
 const EMAIL_LENGTH_MAX = 254;
 const NAME_LENGTH_MAX = 200;
 const PASSWORD_LENGTH_MIN = 8;

@@ -58,15 +58,8 @@ export interface FieldError {
  * A 422 listing what is wrong with each field. The detail names each field before its message
  * (`password is required with currentPassword`) unless one is given.
  */
-export function validationFailed(errors: readonly FieldError[], detail?: string): AppError;
-/** The earlier form (src/http/text-guard.ts): one field, its message as the detail. */
-export function validationFailed(path: string, message: string): AppError;
-export function validationFailed(errorsOrPath: readonly FieldError[] | string, detailOrMessage?: string): AppError {
-  if (typeof errorsOrPath === 'string') {
-    assert.ok(detailOrMessage !== undefined, 'a field error has a message');
-    return validationFailed([{ path: errorsOrPath, message: detailOrMessage }], detailOrMessage);
-  }
-  assert.ok(errorsOrPath.length > 0, 'a validation failure names at least one field');
-  const detail = detailOrMessage ?? errorsOrPath.map((error) => `${error.path.replace(/^\//, '')} ${error.message}`).join('; ');
-  return new AppError('validation_failed', detail, { errors: errorsOrPath.map(({ path, message }) => ({ path, message })) });
+export function validationFailed(errors: readonly FieldError[], detail?: string): AppError {
+  assert.ok(errors.length > 0, 'a validation failure names at least one field');
+  const told = detail ?? errors.map((error) => `${error.path.replace(/^\//, '')} ${error.message}`).join('; ');
+  return new AppError('validation_failed', told, { errors: errors.map(({ path, message }) => ({ path, message })) });
 }

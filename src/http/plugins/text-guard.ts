@@ -57,7 +57,8 @@ export const textGuard = fp(
   async (app: FastifyInstance) => {
     app.addHook('preValidation', async (request) => {
       const found = findUnstorable(request.body, 0) ?? findUnstorable(request.query, 0);
-      if (found !== undefined) throw validationFailed(found.path === '' ? '/' : found.path, found.message);
+      if (found !== undefined)
+        throw validationFailed([{ path: found.path === '' ? '/' : found.path, message: found.message }], found.message);
     });
   },
   { name: 'text-guard' },
