@@ -2,6 +2,7 @@ import type { Database, Transaction } from '../db/database.ts';
 import { deleteDeadCredentials } from '../db/credentials.ts';
 import { deleteExpiredIdempotencyKeys } from '../db/idempotency.ts';
 import { deleteExpiredAttempts } from '../db/login-attempts.ts';
+import { inBatches, type JobProgressLog } from './batches.ts';
 import type { Job } from './supervisor.ts';
 
 export const CLEANUP_INTERVAL_MS = 60 * 60 * 1000;
@@ -18,28 +19,16 @@ export interface CleanupSettings {
   batchRowsMax?: number;
 }
 
-export interface CleanupLog {
-  info(details: object, message: string): void;
-}
-
-/**
- * Deletes in batches of `batchRowsMax` rows, each its own transaction, until a batch comes back
- * short; checks the signal between batches. Returns how many rows it deleted.
- */
-async function deleteInBatches(
+/** Deletes in batches of `batchRowsMax` rows, each its own transaction (inBatches). Returns how many rows it deleted. */
+function deleteInBatches(
   db: Database,
   signal: AbortSignal,
   batchRowsMax: number,
   deleteBatch: (tx: Transaction, limit: number) => Promise<number>,
 ) {
-  let deleted = 0;
-  for (let batch = 0; batch < CLEANUP_BATCHES_PER_RUN_MAX; batch += 1) {
-    signal.throwIfAborted();
-    const count = await db.transaction((tx) => deleteBatch(tx, batchRowsMax), { signal });
-    deleted += count;
-    if (count < batchRowsMax) break;
-  }
-  return deleted;
+  return inBatches(signal, { size: batchRowsMax, batchesMax: CLEANUP_BATCHES_PER_RUN_MAX }, (limit) =>
+    db.transaction((tx) => deleteBatch(tx, limit), { signal }),
+  );
 }
 
 /**
@@ -58,7 +47,7 @@ export async function deleteExpired(db: Database, settings: CleanupSettings, sig
 }
 
 /** The hourly clean-up as a job: the first run an hour after start, as before. */
-export function cleanupJob(db: Database, settings: CleanupSettings, log: CleanupLog): Job {
+export function cleanupJob(db: Database, settings: CleanupSettings, log: JobProgressLog): Job {
   return {
     name: 'cleanup',
     intervalMs: CLEANUP_INTERVAL_MS,

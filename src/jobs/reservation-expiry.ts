@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.ts';
 import { expireReservations } from '../services/reservations.ts';
+import { inBatches, type JobProgressLog } from './batches.ts';
 import type { Job } from './supervisor.ts';
 
 /** Reservations one transaction expires: each batch is short and holds few locks. */
@@ -13,10 +14,6 @@ export interface ReservationExpirySettings {
   batchReservationsMax?: number;
 }
 
-export interface ReservationExpiryLog {
-  info(details: object, message: string): void;
-}
-
 /**
  * Expires what is due in batches, each its own transaction, until a batch comes back short;
  * checks the signal between batches. Every instance runs it: the batches lock their
@@ -24,20 +21,15 @@ export interface ReservationExpiryLog {
  * batch cut short by a crash rolls back whole, for the next sweep to find again.
  * Returns how many reservations it expired.
  */
-export async function sweepExpiredReservations(db: Database, settings: ReservationExpirySettings, signal: AbortSignal): Promise<number> {
-  const limit = settings.batchReservationsMax ?? EXPIRY_BATCH_RESERVATIONS_MAX;
-  let expired = 0;
-  for (let batch = 0; batch < EXPIRY_BATCHES_PER_RUN_MAX; batch += 1) {
-    signal.throwIfAborted();
-    const count = await expireReservations({ db, actor: null, signal }, limit);
-    expired += count;
-    if (count < limit) break;
-  }
-  return expired;
+export function sweepExpiredReservations(db: Database, settings: ReservationExpirySettings, signal: AbortSignal): Promise<number> {
+  const size = settings.batchReservationsMax ?? EXPIRY_BATCH_RESERVATIONS_MAX;
+  return inBatches(signal, { size, batchesMax: EXPIRY_BATCHES_PER_RUN_MAX }, (limit) =>
+    expireReservations({ db, actor: null, signal }, limit),
+  );
 }
 
 /** The sweep as a job: every RESERVATION_SWEEP_S seconds, the first a sweep interval after start. */
-export function reservationExpiryJob(db: Database, settings: ReservationExpirySettings, log: ReservationExpiryLog): Job {
+export function reservationExpiryJob(db: Database, settings: ReservationExpirySettings, log: JobProgressLog): Job {
   return {
     name: 'reservation-expiry',
     intervalMs: settings.reservationSweepS * 1000,
