@@ -20,6 +20,24 @@ export interface Config {
   idempotencyKeyTtlHours: number;
   /** How often each instance releases the holds of reservations past their expiresAt. */
   reservationSweepS: number;
+  /** Events older than this are deleted; a stream resuming from before them starts with `event: reset`. */
+  eventsRetentionHours: number;
+  /** How often an open event stream gets a comment line, so that proxies don't close it as idle. */
+  eventsHeartbeatS: number;
+  /** What an event stream may have waiting to be sent; a client that lets more pile up is disconnected (it can resume). */
+  eventsStreamBufferBytes: number;
+  /** A webhook delivery attempt is abandoned (and retried) after this long. */
+  webhookTimeoutMs: number;
+  /** Attempts before a delivery is marked failed. */
+  webhookMaxAttempts: number;
+  /** The first retry waits about this long, each later one four times the one before… */
+  webhookRetryBaseMs: number;
+  /** …up to this. */
+  webhookRetryMaxMs: number;
+  /** Deliveries one instance has in flight at once. */
+  webhookConcurrency: number;
+  /** Whether webhook URLs may reach loopback, private and link-local addresses (tests, private networks). */
+  webhookAllowPrivateNetworks: boolean;
   logLevel: string;
   /** The first admin, created at start-up when the database has no users. */
   adminEmail: string | undefined;
@@ -90,6 +108,14 @@ function trustProxy(env: Env): TrustProxy {
   return entries;
 }
 
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${env[name]}"`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -128,6 +154,15 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: integer(env, 'BODY_LIMIT_BYTES', 1_048_576, 1024, 104_857_600),
     idempotencyKeyTtlHours: integer(env, 'IDEMPOTENCY_KEY_TTL_HOURS', 24, 24, 24 * 365),
     reservationSweepS: integer(env, 'RESERVATION_SWEEP_S', 1, 1, 3600),
+    eventsRetentionHours: integer(env, 'EVENTS_RETENTION_HOURS', 72, 1, 24 * 365),
+    eventsHeartbeatS: integer(env, 'EVENTS_HEARTBEAT_S', 15, 1, 300),
+    eventsStreamBufferBytes: integer(env, 'EVENTS_STREAM_BUFFER_BYTES', 1_048_576, 16_384, 104_857_600),
+    webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 300_000),
+    webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 8, 1, 100),
+    webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 86_400_000),
+    webhookRetryMaxMs: integer(env, 'WEBHOOK_RETRY_MAX_MS', 6 * 3_600_000, 1, 7 * 86_400_000),
+    webhookConcurrency: integer(env, 'WEBHOOK_CONCURRENCY', 16, 1, 1000),
+    webhookAllowPrivateNetworks: boolean(env, 'WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
     logLevel,
     adminEmail,
     adminPassword,
