@@ -19,6 +19,7 @@ import { apiRoutes } from './http/routes/index.ts';
 import { serverOptions } from './http/server-options.ts';
 import { validatorCompiler } from './http/validator.ts';
 import type { CredentialCache } from './services/credential-cache.ts';
+import type { EventFeed } from './services/event-feed.ts';
 
 export interface AppOptions {
   config: Config;
@@ -32,6 +33,8 @@ export interface AppOptions {
    * without one every request looks its credential up.
    */
   credentials?: CredentialCache | undefined;
+  /** The instance's event feed (src/services/event-feed.ts), kept publishing by its jobs; without one no event stream is served. */
+  events?: EventFeed | undefined;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -39,7 +42,7 @@ export interface AppOptions {
  * The whole application as a Fastify instance: the process (src/server.ts) or a test serves it.
  * Plugins register in an order that matters (each says why): hooks of one kind run in it.
  */
-export async function buildApp({ config, db, credentials, logger = false }: AppOptions) {
+export async function buildApp({ config, db, credentials, events, logger = false }: AppOptions) {
   // Filled by the security-headers plugin, before anything is served.
   const securityHeaders: SecurityHeaderHolder = { list: [] };
   const app = Fastify(serverOptions(config, logger, () => securityHeaders.list)).withTypeProvider<TypeBoxTypeProvider>();
@@ -63,6 +66,8 @@ export async function buildApp({ config, db, credentials, logger = false }: AppO
     prefix: '/api/v1',
     db,
     credentials,
+    events,
+    streams: { heartbeatS: config.eventsHeartbeatS, bufferBytes: config.eventsStreamBufferBytes },
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
   });

@@ -8,6 +8,7 @@ import { DEMO_ADMIN_EMAIL, ensureFirstAdmin } from './first-admin.ts';
 import { backgroundJobs } from './jobs/background-jobs.ts';
 import type { Supervisor } from './jobs/supervisor.ts';
 import { credentialCacheFor } from './services/credential-cache.ts';
+import { EventFeed } from './services/event-feed.ts';
 
 // The process around the app (DESIGN.md pattern 2, the lifespan): make sure the port can be
 // taken, open the database, migrate, start the background jobs (src/jobs/), listen, make sure
@@ -67,11 +68,14 @@ export async function serve(config: Config) {
   const db = await openDatabase(config);
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let jobs: Supervisor | undefined;
+  let events: EventFeed | undefined;
   try {
     await migrate(db);
     const credentials = credentialCacheFor(config);
-    app = await buildApp({ config, db, credentials, logger: { level: config.logLevel } });
-    jobs = backgroundJobs(db, config, app.log, credentials);
+    // Its warnings go to the app's log, which the app makes.
+    events = new EventFeed(db, { warn: (details, message) => app?.log.warn(details, message) });
+    app = await buildApp({ config, db, credentials, events, logger: { level: config.logLevel } });
+    jobs = backgroundJobs(db, config, app.log, { credentials, events });
     jobs.start();
     await app.listen({ host: config.host, port: config.port }).catch((error: NodeJS.ErrnoException) => {
       throw listenFailure(config, error);
@@ -90,11 +94,13 @@ export async function serve(config: Config) {
 
   const server = app;
   const supervisor = jobs;
+  const feed = events;
   closeWithGrace({ delay: config.shutdownTimeoutMs }, async ({ signal, err }) => {
     if (err !== undefined) server.log.error({ err }, 'stopping after an uncaught error');
     else server.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    await server.close(); // stops accepting, waits for in-flight requests, runs onClose hooks
+    await server.close(); // stops accepting, ends event streams, waits for in-flight requests, runs onClose hooks
     await supervisor.stop(); // aborts runs in progress and waits for them: they use the pool
+    feed.close();
     await db.close();
     server.log.info('stopped');
   });

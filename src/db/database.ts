@@ -26,6 +26,14 @@ export interface Transaction extends Queryable {
     params?: readonly unknown[],
     options?: StreamOptions,
   ): AsyncGenerator<Row[], void, undefined>;
+  /**
+   * Runs `work` in this transaction once the scope's work has resolved, just before COMMIT (in the
+   * order registered): for what several joined use cases gather and write once, as events. It
+   * fails the transaction like any statement of it; a transaction run again starts without it.
+   */
+  beforeCommit(work: () => Promise<void>): void;
+  /** Calls `done` once the transaction has committed (never when it rolls back): for waking what reads its writes. */
+  afterCommit(done: () => void): void;
 }
 
 export interface StreamOptions {
@@ -110,6 +118,8 @@ class Session implements Transaction {
   readonly #cursors = new Set<string>();
   /** Set when a transaction of the session's own could not be ended: the connection is not reusable. */
   broken = false;
+  readonly beforeCommitWork: (() => Promise<void>)[] = [];
+  readonly afterCommitDone: (() => void)[] = [];
 
   constructor(
     private readonly connection: RawConnection,
@@ -199,6 +209,16 @@ class Session implements Transaction {
     }
   }
 
+  beforeCommit(work: () => Promise<void>): void {
+    assert.ok(this.inTransaction && !this.#closed, 'beforeCommit in an open transaction');
+    this.beforeCommitWork.push(work);
+  }
+
+  afterCommit(done: () => void): void {
+    assert.ok(this.inTransaction && !this.#closed, 'afterCommit in an open transaction');
+    this.afterCommitDone.push(done);
+  }
+
   #cursorName(): string {
     for (let index = 0; index < STREAM_CURSORS_MAX; index += 1) {
       const name = `stockroom_stream_${index}`;
@@ -219,6 +239,19 @@ class Session implements Transaction {
 
   close() {
     this.#closed = true;
+  }
+}
+
+/** What waits for a commit is told of it; its failure can't undo the commit, so it is not the work's. */
+function afterCommitted(done: (() => void)[]) {
+  for (const callback of done) {
+    try {
+      callback();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error; // a bug in a callback: reported as uncaught, not as the transaction's failure
+      });
+    }
   }
 }
 
@@ -296,6 +329,8 @@ export class Database {
     try {
       const transactionId = transaction ? await connection.begin(false) : undefined;
       const result = await work(session);
+      // Work registered while this runs runs too.
+      for (let index = 0; index < session.beforeCommitWork.length; index += 1) await session.beforeCommitWork[index]!();
       // COMMIT would close its cursor under a consumer still reading.
       assert.ok(!session.streaming, 'a stream outlived its scope: finish or return() it before the work resolves');
       session.close();
@@ -310,9 +345,9 @@ export class Database {
           // The connection was lost with COMMIT's answer: the server may have made it durable
           // first. Ask on another connection rather than report a failure that may be false.
           release(true); // first: a pool of dead connections must not wait on itself
-          if (await this.#committed(transactionId, signal, error, options.confirm)) return result;
-          throw error;
+          if (!(await this.#committed(transactionId, signal, error, options.confirm))) throw error;
         }
+        afterCommitted(session.afterCommitDone);
       }
       return result;
     } catch (error) {

@@ -147,15 +147,14 @@ export async function lockExpiredReservations(tx: Transaction, limit: number): P
   );
 }
 
-/** Marks reservations (active, locked by this transaction) expired; answers how many. */
-export async function markExpired(tx: Transaction, ids: string[]): Promise<number> {
-  const rows = await tx.query<{ id: string }>(
+/** Marks reservations (active, locked by this transaction) expired; answers those it marked. */
+export async function markExpired(tx: Transaction, ids: string[]): Promise<Pick<ReservationRow, 'id' | 'locationId' | 'reference'>[]> {
+  return tx.query(
     `UPDATE reservations SET status = 'expired', updated_at = date_trunc('milliseconds', now())
      WHERE id = ANY($1::uuid[]) AND status = 'active'
-     RETURNING id`,
+     RETURNING id, location_id AS "locationId", reference`,
     [ids],
   );
-  return rows.length;
 }
 
 export interface ReservationFilter {

@@ -5,6 +5,7 @@ import { AppError } from '../domain/errors.ts';
 import { csrfTokenFor, sameSecret } from '../domain/secrets.ts';
 import { authenticate } from '../services/auth.ts';
 import type { CredentialCache } from '../services/credential-cache.ts';
+import type { EventFeed } from '../services/event-feed.ts';
 import type { UseCaseContext } from '../services/context.ts';
 import type { App } from './types.ts';
 
@@ -45,7 +46,10 @@ function presentedSecret(request: FastifyRequest): { secret: string; fromCookie:
   return cookie === undefined || cookie === '' ? undefined : { secret: cookie, fromCookie: true };
 }
 
-export async function authentication(api: App, { db, credentials }: { db: Database; credentials: CredentialCache | undefined }) {
+export async function authentication(
+  api: App,
+  { db, credentials, events }: { db: Database; credentials: CredentialCache | undefined; events: EventFeed | undefined },
+) {
   api.decorateRequest('ctx', null as unknown as UseCaseContext);
 
   api.addHook('onRoute', (route) => {
@@ -57,7 +61,7 @@ export async function authentication(api: App, { db, credentials }: { db: Databa
   api.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access;
     if (access === 'public') {
-      request.ctx = { db, signal: request.abortSignal, actor: null, credentials };
+      request.ctx = { db, signal: request.abortSignal, actor: null, credentials, events };
       return;
     }
     const presented = presentedSecret(request);
@@ -80,6 +84,6 @@ export async function authentication(api: App, { db, credentials }: { db: Databa
     if (access === undefined || !holds(actor.role, access)) {
       throw new AppError('forbidden', `the ${actor.role} role may not do this`);
     }
-    request.ctx = { db, signal: request.abortSignal, actor, credentials };
+    request.ctx = { db, signal: request.abortSignal, actor, credentials, events };
   });
 }

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, Raw
 import type { Database } from '../db/database.ts';
 import type { LoginPolicy } from '../services/auth.ts';
 import type { CredentialCache } from '../services/credential-cache.ts';
+import type { EventFeed } from '../services/event-feed.ts';
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -18,6 +19,10 @@ export interface RouteOptions {
   db: Database;
   /** This instance's credential cache, if it keeps one (src/services/credential-cache.ts). */
   credentials: CredentialCache | undefined;
+  /** This instance's event feed (src/services/event-feed.ts): the streams follow it, and changes tell it they wrote events. */
+  events: EventFeed | undefined;
   idempotencyKeyTtlHours: number;
   loginPolicy: LoginPolicy;
+  /** What the event streams need of the configuration. */
+  streams: { heartbeatS: number; bufferBytes: number };
 }

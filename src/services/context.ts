@@ -18,6 +18,11 @@ export interface UseCaseContext {
   tx?: Transaction | undefined;
   /** This instance's memory of credentials, if it keeps one: read by authentication, cleared by changes. */
   credentials?: CredentialCache | undefined;
+  /**
+   * This instance's event feed, told when a transaction that wrote events has committed, so that
+   * they are published at once; without one they are published at the publisher's next poll.
+   */
+  events?: { written(): void } | undefined;
 }
 
 // A use case is one transaction, and several can compose into one: the one that opens the

@@ -9,7 +9,9 @@ import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { assertAvailable, compareLevelKeys, levelKeys, lockedLevels } from '../domain/movements.ts';
 import { assertActive, checkReservation, type ReservationInput } from '../domain/reservations.ts';
+import { levelChangesOf } from '../domain/events.ts';
 import { inTransaction, reading, type UseCaseContext } from './context.ts';
+import { eventsOf } from './events.ts';
 import { withIdempotency, type IdempotencyRequest, type IdempotentResult } from './idempotency.ts';
 import { checkReferences, recordMovement } from './movements.ts';
 
@@ -38,6 +40,14 @@ function presentReservation(row: reservations.ReservationRow, lines: reservation
 export type Reservation = ReturnType<typeof presentReservation>;
 /** A reservation as a change answers it: with the levels it left. */
 export type ChangedReservation = Reservation & { balances: movements.Balance[] };
+
+/** A reservation's event: what happened to it, where, and the order it is for. */
+function reservationEvent(
+  type: 'reservation.created' | 'reservation.fulfilled' | 'reservation.cancelled' | 'reservation.expired',
+  row: Pick<reservations.ReservationRow, 'id' | 'locationId' | 'reference'>,
+) {
+  return { type, locationId: row.locationId, data: { reservationId: row.id, locationId: row.locationId, reference: row.reference } };
+}
 
 /** The levels of a reservation's lines and what each changes `reserved` by (+ to hold, - to release). */
 function reservedChanges(locationId: string, lines: { productId: string; quantity: number }[], sign: 1 | -1) {
@@ -86,6 +96,9 @@ export async function reserve(
           },
           lines,
         );
+        eventsOf(ctx, tx)
+          .add(reservationEvent('reservation.created', row))
+          .changed(...levelChangesOf('reserved', changes, balances, { reservationId }));
         balances.sort(compareLevelKeys);
         return { ...presentReservation({ ...row, createdByName: ctx.actor?.name ?? null }, lines), balances };
       }),
@@ -109,6 +122,7 @@ async function lockAndRelease(ctx: UseCaseContext, tx: Transaction, id: string, 
   const changes = reservedChanges(row.locationId, lines, -1);
   await movements.lockLevels(tx, levelKeys(changes));
   const balances = await reservations.changeReserved(tx, changes);
+  eventsOf(ctx, tx).changed(...levelChangesOf('reserved', changes, balances, { reservationId: id }));
   return { row, lines, balances };
 }
 
@@ -141,6 +155,7 @@ export async function fulfilReservation(
         );
         movementId = movement.value.id;
         const fulfilled = await reservations.closeReservation(tx, id, 'fulfilled', movement.value.id);
+        eventsOf(ctx, tx).add(reservationEvent('reservation.fulfilled', fulfilled));
         return { ...presentReservation({ ...fulfilled, createdByName: row.createdByName }, lines), balances: movement.value.balances };
       }),
     // The movement is written in the same transaction: if it is there, everything is.
@@ -153,6 +168,7 @@ export async function cancelReservation(ctx: UseCaseContext, id: string): Promis
   return inTransaction(ctx, async (tx) => {
     const { row, lines, balances } = await lockAndRelease(ctx, tx, id, 'cancelled');
     const cancelled = await reservations.closeReservation(tx, id, 'cancelled');
+    eventsOf(ctx, tx).add(reservationEvent('reservation.cancelled', cancelled));
     balances.sort(compareLevelKeys);
     return { ...presentReservation({ ...cancelled, createdByName: row.createdByName }, lines), balances };
   });
@@ -184,13 +200,17 @@ export async function expireReservations(ctx: UseCaseContext, limit: number): Pr
     }
     const changes = [...byLevel.values()];
     await movements.lockLevels(tx, levelKeys(changes));
-    await reservations.changeReserved(tx, changes);
+    const balances = await reservations.changeReserved(tx, changes);
     const expired = await reservations.markExpired(
       tx,
       due.map((reservation) => reservation.id),
     );
-    assert.equal(expired, due.length, 'every locked reservation was active and is expired');
-    return expired;
+    assert.equal(expired.length, due.length, 'every locked reservation was active and is expired');
+    const batch = eventsOf(ctx, tx);
+    for (const reservation of expired) batch.add(reservationEvent('reservation.expired', reservation));
+    // A level several reservations held changes once: its stock.changed names none of them.
+    batch.changed(...levelChangesOf('reserved', changes, balances, {}));
+    return expired.length;
   });
 }
 

@@ -46,7 +46,7 @@ describe('two instances on one PostgreSQL database', () => {
     bCredentials = credentialCacheFor(a.config)!;
     b = await buildApp({ config: a.config, db: bDb, credentials: bCredentials });
     await b.ready();
-    bJobs = backgroundJobs(bDb, a.config, b.log, bCredentials);
+    bJobs = backgroundJobs(bDb, a.config, b.log, { credentials: bCredentials });
     bJobs.start();
     await until(() => a.credentials?.live === true && bCredentials.live);
   });
@@ -140,7 +140,7 @@ describe('two instances on one PostgreSQL database', () => {
     const shortConfig = testConfig({ ...a.config, authCacheTtlS: 1 });
     const shortCredentials = credentialCacheFor(shortConfig)!;
     const short = await buildApp({ config: shortConfig, db: shortDb, credentials: shortCredentials });
-    const shortJobs = backgroundJobs(shortDb, shortConfig, short.log, shortCredentials);
+    const shortJobs = backgroundJobs(shortDb, shortConfig, short.log, { credentials: shortCredentials });
     shortJobs.start();
     try {
       await until(() => shortCredentials.live);

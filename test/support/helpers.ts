@@ -11,6 +11,7 @@ import { createPgliteSource } from '../../src/db/pglite.ts';
 import { createPostgresSource } from '../../src/db/postgres.ts';
 import { backgroundJobs } from '../../src/jobs/background-jobs.ts';
 import { credentialCacheFor, type CredentialCache } from '../../src/services/credential-cache.ts';
+import { EventFeed } from '../../src/services/event-feed.ts';
 import type { Supervisor } from '../../src/jobs/supervisor.ts';
 import { createFirstAdmin } from '../../src/services/users.ts';
 import { TEST_ADMIN } from './test-admin.ts';
@@ -138,6 +139,8 @@ export interface Harness extends TestDatabase {
   jobs: Supervisor | undefined;
   /** The app's credential cache, kept live by the jobs; none without jobs. */
   credentials: CredentialCache | undefined;
+  /** The app's event feed, published to by the jobs; none without jobs. */
+  events: EventFeed | undefined;
   close(): Promise<void>;
 }
 
@@ -151,9 +154,10 @@ export async function createHarness(overrides: Partial<Config> = {}, options: { 
   const database = await createTestDatabase(overrides);
   const withJobs = options.jobs !== false;
   const credentials = withJobs ? credentialCacheFor(database.config) : undefined;
-  const app = await buildApp({ config: database.config, db: database.db, credentials });
+  const events = withJobs ? new EventFeed(database.db, { warn: (details, message) => app.log.warn(details, message) }) : undefined;
+  const app = await buildApp({ config: database.config, db: database.db, credentials, events });
   await app.ready();
-  const jobs = withJobs ? backgroundJobs(database.db, database.config, app.log, credentials) : undefined;
+  const jobs = withJobs ? backgroundJobs(database.db, database.config, app.log, { credentials, events }) : undefined;
   jobs?.start();
   await createFirstAdmin({ db: database.db, actor: null }, TEST_ADMIN);
   const login = await api(app, 'POST', '/api/v1/auth/login', TEST_ADMIN);
@@ -167,9 +171,11 @@ export async function createHarness(overrides: Partial<Config> = {}, options: { 
     auth,
     jobs,
     credentials,
+    events,
     async close() {
       await app.close();
       await jobs?.stop();
+      events?.close();
       await database.destroy();
     },
   };

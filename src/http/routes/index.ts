@@ -15,6 +15,7 @@ import { categoryRoutes } from './categories.ts';
 import { locationRoutes } from './locations.ts';
 import { movementRoutes } from './movements.ts';
 import { productRoutes } from './products.ts';
+import { eventRoutes } from './events.ts';
 import { reservationRoutes } from './reservations.ts';
 import { stockRoutes } from './stock.ts';
 import { tokenRoutes } from './tokens.ts';
@@ -41,7 +42,7 @@ const SHARED_SCHEMAS = [
   ...reservationSchemas,
 ];
 
-export async function apiRoutes(api: App, { db, credentials, idempotencyKeyTtlHours, loginPolicy }: RouteOptions) {
+export async function apiRoutes(api: App, { db, credentials, events, idempotencyKeyTtlHours, loginPolicy, streams }: RouteOptions) {
   // An unknown path of the API is a 404 problem, whoever asks (it is answered outside the
   // authentication below), and stays one whatever the root's not-found handler becomes
   // (src/http/plugins/not-found.ts).
@@ -52,7 +53,7 @@ export async function apiRoutes(api: App, { db, credentials, idempotencyKeyTtlHo
   // (request.ctx); each route declares the access it needs (src/http/authentication.ts).
   // The order of the resources is the order of /openapi.json's paths.
   await api.register(async (resources: App) => {
-    await authentication(resources, { db, credentials });
+    await authentication(resources, { db, credentials, events });
     await resources.register(authRoutes, { loginPolicy });
     await resources.register(userRoutes);
     await resources.register(tokenRoutes);
@@ -62,5 +63,6 @@ export async function apiRoutes(api: App, { db, credentials, idempotencyKeyTtlHo
     await resources.register(movementRoutes, { idempotencyKeyTtlHours });
     await resources.register(stockRoutes);
     await resources.register(reservationRoutes, { idempotencyKeyTtlHours });
+    await resources.register(eventRoutes, { events, streams });
   });
 }

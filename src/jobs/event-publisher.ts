@@ -1,0 +1,46 @@
+import type { Database } from '../db/database.ts';
+import { EVENTS_CHANNEL, publishEvents } from '../db/events.ts';
+import type { EventFeed } from '../services/event-feed.ts';
+import type { Job } from './supervisor.ts';
+
+// The publisher (migration 0007, db/events.ts): numbers committed events for readers, and tells
+// them. Every instance runs it; an advisory lock lets one run at a time. It runs when this
+// instance has committed events (EventFeed.written), and polls for the rest: events of another
+// instance that stopped before publishing them, and events held back by a transaction still
+// running (their xid is not yet below the horizon) — retried soon, then less often.
+//
+// It also listens for NOTIFY from the publishers of every instance and tells the feed, which reads
+// what was published; a lost listening connection is reported as a gap, which is told the same way.
+
+/** Events numbered per transaction. */
+export const PUBLISH_BATCH = 1000;
+/** The poll when nothing is waiting. */
+const IDLE_POLL_MS = 1000;
+/** The first retry when events are waiting on a running transaction; doubled up to IDLE_POLL_MS. */
+const PENDING_RETRY_MS = 10;
+/** How long after the job ended by an error it is started again. */
+const RESTART_MS = 1000;
+
+export function eventPublisherJob(db: Database, feed: EventFeed): Job {
+  return {
+    name: 'event-publisher',
+    intervalMs: RESTART_MS,
+    firstRunMs: 0,
+    async run(signal) {
+      const listening = db.listen(EVENTS_CHANNEL, { message: () => feed.published(), gap: () => feed.published() });
+      let retryMs = PENDING_RETRY_MS;
+      try {
+        while (!signal.aborted) {
+          const { published, pending } = await db.transaction((tx) => publishEvents(tx, PUBLISH_BATCH), { signal });
+          // On PostgreSQL its NOTIFY comes back too; on PGlite nothing else would tell the feed.
+          if (published > 0) feed.published();
+          if (published === PUBLISH_BATCH) continue;
+          await feed.publisherWake.wait(pending ? retryMs : IDLE_POLL_MS, signal);
+          retryMs = pending ? Math.min(retryMs * 2, IDLE_POLL_MS) : PENDING_RETRY_MS;
+        }
+      } finally {
+        await listening.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,32 @@
+// A wake-up call for a long-lived job that sleeps between runs: `set` from anywhere (a commit, a
+// notification); `wait` resolves at once if set since the last wait, else at the next `set`, the
+// timeout (the job's poll, for what no one announced) or the signal, whichever comes first.
+
+export class Wake {
+  #set = false;
+  #waiter: (() => void) | undefined;
+
+  set(): void {
+    this.#set = true;
+    this.#waiter?.();
+  }
+
+  wait(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.#set || signal.aborted) {
+      this.#set = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.#waiter = undefined;
+        this.#set = false;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.#waiter = done;
+    });
+  }
+}
