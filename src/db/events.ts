@@ -145,7 +145,7 @@ export async function readEvents(db: Queryable, range: EventRange): Promise<Publ
      WHERE id > $1::bigint AND ($2::bigint IS NULL OR id <= $2::bigint)
        AND ($3::text[] IS NULL OR type = ANY ($3::text[]))
        AND ($4::uuid[] IS NULL OR location_id = ANY ($4::uuid[]) OR to_location_id = ANY ($4::uuid[]))
-     ORDER BY id
+     ORDER BY events.id -- the column: "id" alone is the text it is answered as, which sorts 10 before 9
      LIMIT $5`,
     [range.after, range.upTo ?? null, range.filter?.types ?? null, range.filter?.locationIds ?? null, range.limit],
   );

@@ -258,9 +258,29 @@ interface Variant {
   build?(ctx: Context): Request | Promise<Request>;
   /** What a permitted request must answer besides its status. */
   check?(response: ApiResponse, ctx: Context, request: Request): void | Promise<void>;
+  /** How to send it, when not as one request and its whole answer (an event stream never ends). */
+  send?(url: string, credentials: Headers): Promise<ApiResponse>;
 }
 
 const AT_LOCATION = { own: 'at its own location', other: 'at another location' };
+
+/**
+ * Opens an event stream and reads its status and headers, then lets it go (the app's close ends it);
+ * a refusal is read whole, as the problem it is.
+ */
+async function openStream(url: string, credentials: Headers): Promise<ApiResponse> {
+  const headers = Object.fromEntries(Object.entries(credentials).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const response = await h.app.inject({ method: 'GET', url, headers, payloadAsStream: true });
+  const stream = response.stream();
+  if (response.statusCode === 200) {
+    stream.destroy();
+    return { status: 200, headers: response.headers, body: undefined };
+  }
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return { status: response.statusCode, headers: response.headers, body: JSON.parse(text) };
+}
+const isEventStream = (response: ApiResponse) => assert.match(String(response.headers['content-type']), /^text\/event-stream/);
 const sorted = (ids: string[]) => [...ids].sort();
 const idsOf = (response: ApiResponse) => sorted(response.body.items.map((item: { id: string }) => item.id));
 
@@ -551,6 +571,18 @@ const TABLE: Record<string, Variant[]> = {
       check: (response) => assert.equal(response.body.status, 'cancelled'),
     },
   ],
+  'GET /api/v1/events': [
+    { name: 'every event it may see', rule: 'stock read', ok: 200, send: openStream, check: isEventStream },
+    {
+      name: 'the events of a location',
+      rule: 'stock read',
+      ok: 200,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ query: `locationId=${at(where)}&types=stock.changed` }),
+      send: openStream,
+      check: isEventStream,
+    },
+  ],
   'GET /api/v1/stock': [
     {
       name: 'the levels it may see',
@@ -618,7 +650,8 @@ async function runCell(route: string, variant: Variant, role: Role, where: Where
   for (const form of FORMS) {
     const ctx: Context = { role, where, member, form, as: member.valid[form] };
     const request = await (variant.build?.(ctx) ?? {});
-    const send = (credentials: Headers) => api(h.app, method, urlOf(route, request), request.body, credentials);
+    const send = (credentials: Headers) =>
+      variant.send?.(urlOf(route, request), credentials) ?? api(h.app, method, urlOf(route, request), request.body, credentials);
     if (form === FORMS[0]) {
       for (const [state, credentials] of member.broken) expectStatus(await send(credentials), isPublic ? variant.ok : 401, state);
       for (const [state, credentials] of member.withoutCsrf) {

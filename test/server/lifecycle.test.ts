@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { openEventStream } from '../support/event-stream.ts';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/helpers.ts';
 import {
   killServers,
@@ -151,6 +152,21 @@ describe('the server process', () => {
     } finally {
       socket.destroy();
     }
+  });
+
+  it('ends open event streams on SIGTERM instead of waiting for them: exits 0 well before SHUTDOWN_TIMEOUT_MS', async () => {
+    const server = await startServer(database);
+    await server.started;
+    const streams = await Promise.all([1, 2, 3].map(async () => openEventStream(`${server.base}/api/v1/events`, await server.auth())));
+    assert.deepEqual(
+      streams.map((stream) => stream.status),
+      [200, 200, 200],
+    );
+    const stopped = await server.stop();
+    assert.deepEqual({ code: stopped.code, signal: stopped.signal }, { code: 0, signal: null }, server.stderr());
+    // The drain would otherwise have waited for the streams until its deadline.
+    assert.ok(stopped.elapsedMs < SHUTDOWN_TIMEOUT_MS / 2, `stopped in ${stopped.elapsedMs} ms`);
+    await Promise.all(streams.map((stream) => stream.ended));
   });
 
   it(

@@ -1,9 +1,9 @@
-import type { ServerResponse } from 'node:http';
 import { Type } from 'typebox';
 import { assertLocations } from '../../domain/access.ts';
 import { AppError } from '../../domain/errors.ts';
 import { EVENT_TYPES, streamLocations, type EventType } from '../../domain/events.ts';
 import type { EventSink } from '../../services/event-feed.ts';
+import { responseSink } from '../sse.ts';
 import { problems } from '../schemas/common.ts';
 import { EventStreamHeaders, EventStreamQuerySchema } from '../schemas/events.ts';
 import type { App, RouteOptions } from '../types.ts';
@@ -16,38 +16,6 @@ import type { App, RouteOptions } from '../types.ts';
 
 /** EventSource waits this long before reconnecting. */
 const RECONNECT_MS = 2000;
-
-/** A response as the feed's sink: a write past `bufferBytes` waiting to be sent drops the client. */
-function responseSink(response: ServerResponse, bufferBytes: number): EventSink {
-  const ended = () => response.writableEnded || response.destroyed;
-  return {
-    write(text) {
-      if (ended()) return false;
-      response.write(text);
-      if (response.writableLength <= bufferBytes) return true;
-      response.destroy();
-      return false;
-    },
-    drained() {
-      if (ended() || response.writableLength === 0) return Promise.resolve();
-      return new Promise((resolve) => {
-        const done = () => {
-          response.off('drain', done);
-          response.off('close', done);
-          resolve();
-        };
-        response.once('drain', done);
-        response.once('close', done);
-      });
-    },
-    end() {
-      if (!ended()) response.end();
-    },
-    get ended() {
-      return ended();
-    },
-  };
-}
 
 export async function eventRoutes(app: App, { events, streams }: Pick<RouteOptions, 'events' | 'streams'>) {
   const open = new Set<EventSink>();
