@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Database } from '../db/database.ts';
-import { holds, type Permission } from '../domain/access.ts';
+import { holds, type Actor, type Permission } from '../domain/access.ts';
 import { AppError } from '../domain/errors.ts';
 import { csrfTokenFor, sameSecret } from '../domain/secrets.ts';
 import { authenticate } from '../services/auth.ts';
@@ -44,6 +44,17 @@ function presentedSecret(request: FastifyRequest): { secret: string; fromCookie:
   }
   const cookie = request.cookies[SESSION_COOKIE];
   return cookie === undefined || cookie === '' ? undefined : { secret: cookie, fromCookie: true };
+}
+
+/**
+ * Who the request's credential authenticates as now, for a request that outlives the moment it
+ * was checked (an event stream): null once the credential is revoked or expired, or its user
+ * disabled. Through the credential cache, as every request, so asking often costs little.
+ */
+export function reauthenticate(request: FastifyRequest): Promise<Actor | null> {
+  const presented = presentedSecret(request);
+  if (presented === undefined) return Promise.resolve(null);
+  return authenticate({ db: request.ctx.db, credentials: request.ctx.credentials }, presented.secret);
 }
 
 export async function authentication(

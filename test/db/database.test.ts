@@ -57,3 +57,58 @@ describe('Database.transaction when its connection fails', () => {
     },
   );
 });
+
+describe('work before and after COMMIT', () => {
+  let t: TestDatabase;
+  before(async () => {
+    t = await createTestDatabase();
+    await t.db.transaction((tx) => tx.exec('CREATE TABLE hook_test (n integer NOT NULL)'));
+  });
+  after(() => t.destroy());
+
+  const count = async () =>
+    Number((await t.db.connection((db) => db.query<{ n: number }>('SELECT count(*)::int AS n FROM hook_test')))[0]!.n);
+
+  it('runs beforeCommit in the transaction, in order, then afterCommit once it has committed', async () => {
+    const steps: string[] = [];
+    await t.db.transaction(async (tx) => {
+      tx.beforeCommit(async () => {
+        steps.push('before 1');
+        await tx.query('INSERT INTO hook_test VALUES (1)');
+        tx.beforeCommit(async () => void steps.push('before 3 (added by 1)'));
+      });
+      tx.beforeCommit(async () => void steps.push('before 2'));
+      tx.afterCommit(() => steps.push('after'));
+      steps.push('work');
+    });
+    assert.deepEqual(steps, ['work', 'before 1', 'before 2', 'before 3 (added by 1)', 'after']);
+    assert.equal(await count(), 1);
+  });
+
+  it('a failing beforeCommit rolls the whole transaction back, and afterCommit is never called', async () => {
+    const before = await count();
+    let after = false;
+    const failure = await t.db
+      .transaction(async (tx) => {
+        await tx.query('INSERT INTO hook_test VALUES (2)');
+        tx.beforeCommit(() => tx.query('INSERT INTO hook_test VALUES (NULL)').then(() => undefined));
+        tx.afterCommit(() => (after = true));
+      })
+      .catch((error: unknown) => error);
+    assert.ok(failure instanceof Error);
+    assert.equal(await count(), before, 'nothing of it was written');
+    assert.equal(after, false);
+  });
+
+  it('work that throws calls neither', async () => {
+    let called = false;
+    await t.db
+      .transaction(async (tx) => {
+        tx.beforeCommit(async () => void (called = true));
+        tx.afterCommit(() => (called = true));
+        throw new Error('no');
+      })
+      .catch(() => undefined);
+    assert.equal(called, false);
+  });
+});

@@ -1144,9 +1144,21 @@ async function snapshotQuery(h: Harness): Promise<string> {
   );
   assert.ok(tables.length > 5, 'the tables of the schema');
   // last_used_at: authenticating records a credential's use (at most once a minute), as designed.
+  // What background jobs change whatever the requests do is left out: the publisher numbers events
+  // (their id, published_at, and the counter), and the webhook sender works through deliveries.
+  const background: Record<string, string[] | 'all'> = {
+    event_counter: 'all',
+    events: ['id', 'published_at'],
+    webhook_attempts: 'all',
+    webhook_deliveries: ['status', 'attempts', 'next_attempt_at', 'updated_at'],
+  };
   return (
     tables
-      .map(({ name }) => `SELECT '${name}' AS "table", (to_jsonb(r) - 'last_used_at')::text AS "row" FROM "${name}" r`)
+      .filter(({ name }) => background[name] !== 'all')
+      .map(({ name }) => {
+        const left = ['last_used_at', ...((background[name] as string[] | undefined) ?? [])].map((key) => ` - '${key}'`).join('');
+        return `SELECT '${name}' AS "table", (to_jsonb(r)${left})::text AS "row" FROM "${name}" r`;
+      })
       .join(' UNION ALL ') + ' ORDER BY 1, 2'
   );
 }
@@ -1393,13 +1405,27 @@ describe('hostile requests to every route', () => {
 
     const before = await snapshot(h, tablesQuery);
     const payload = attempt.body.payload === undefined ? {} : { payload: attempt.body.payload };
-    const response = await h.app.inject({ method: attempt.method as Method, url: attempt.url, headers, ...payload });
+    // An event stream never ends: its answer is taken as soon as its head has come.
+    const streaming = attempt.method === 'GET' && attempt.op.template === '/api/v1/events';
+    const response = await h.app.inject({
+      method: attempt.method as Method,
+      url: attempt.url,
+      headers,
+      ...payload,
+      payloadAsStream: streaming,
+    });
+    let body = '';
+    if (!streaming) body = response.body;
+    else if (response.statusCode === 200) response.stream().destroy();
+    else for await (const chunk of response.stream()) body += String(chunk);
     const after = await snapshot(h, tablesQuery);
 
     const status = response.statusCode;
-    const where = `${describeAttempt(attempt)}\n  → ${status} ${shorten(response.body, 500)}`;
+    const where = `${describeAttempt(attempt)}\n  → ${status} ${shorten(body, 500)}`;
     const sent = [attempt.url, ...Object.values(headers).flat(), attempt.body.payload?.toString() ?? ''].join('\n');
-    checkAnswer({ status, contentType: String(response.headers['content-type'] ?? ''), body: response.body }, sent, where);
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (streaming && status === 200) assert.match(contentType, /^text\/event-stream/, where);
+    checkAnswer({ status, contentType, body }, sent, where);
     if (attempt.expected !== undefined && 'status' in attempt.expected) {
       assert.equal(status, attempt.expected.status, `expected ${attempt.expected.status} (${attempt.expected.why}): ${where}`);
     } else if (attempt.expected !== undefined) {
@@ -1413,9 +1439,7 @@ describe('hostile requests to every route', () => {
       // A refused login, and a password change with a wrong current password, are counted against
       // the account and address: the throttle's memory, not data. Any other refusal counts nothing.
       const wrongCurrentPassword =
-        isChangeOfMe(attempt.op) &&
-        status === 422 &&
-        /"path":"\/currentPassword","message":"is not your current password"/.test(response.body);
+        isChangeOfMe(attempt.op) && status === 422 && /"path":"\/currentPassword","message":"is not your current password"/.test(body);
       if ((isLogin(attempt.op) && (status === 401 || status === 429)) || wrongCurrentPassword) changed.delete('login_attempts');
       assert.deepEqual(Object.fromEntries(changed), {}, `a ${status} answer changed data: ${where}`);
     }

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { assertLocations } from '../../domain/access.ts';
+import { assertLocations, holds } from '../../domain/access.ts';
+import { reauthenticate } from '../authentication.ts';
 import { AppError } from '../../domain/errors.ts';
 import { EVENT_TYPES, streamLocations, type EventType } from '../../domain/events.ts';
 import type { EventSink } from '../../services/event-feed.ts';
@@ -12,10 +13,15 @@ import type { App, RouteOptions } from '../types.ts';
 // from Fastify (reply.hijack) and written to directly: a stream lives as long as its client, past
 // the request deadline, and ends when the client leaves, when it reads too slowly (what waits to
 // be sent is bounded: it is disconnected and can resume), or at shutdown (preClose below: an open
-// stream would otherwise hold the drain to its deadline).
+// stream would otherwise hold the drain to its deadline), or when its credential no longer holds.
 
 /** EventSource waits this long before reconnecting. */
 const RECONNECT_MS = 2000;
+
+function sameLocations(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
 
 export async function eventRoutes(app: App, { events, streams }: Pick<RouteOptions, 'events' | 'streams'>) {
   const open = new Set<EventSink>();
@@ -66,7 +72,18 @@ export async function eventRoutes(app: App, { events, streams }: Pick<RouteOptio
       });
       const sink = responseSink(response, streams.bufferBytes);
       open.add(sink);
-      const heartbeat = setInterval(() => sink.write(': keep-alive\n\n'), streams.heartbeatS * 1000);
+      // Each heartbeat also asks whether the credential still holds, and as what: a stream whose
+      // token was revoked, whose user was disabled or whose locations changed ends (a client
+      // still allowed reconnects and resumes, with what it may now see).
+      const heartbeat = setInterval(() => {
+        reauthenticate(request).then(
+          (now) => {
+            if (now === null || !holds(now.role, 'read') || !sameLocations(now.locationIds, actor?.locationIds ?? null)) sink.end();
+            else sink.write(': keep-alive\n\n');
+          },
+          () => sink.write(': keep-alive\n\n'), // the database is out of reach: asked again at the next beat
+        );
+      }, streams.heartbeatS * 1000);
       response.once('close', () => {
         clearInterval(heartbeat);
         open.delete(sink);

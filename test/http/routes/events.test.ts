@@ -284,6 +284,48 @@ describe('GET /api/v1/events', () => {
     assert.equal(client.status, 200);
   });
 
+  it('a cancelled and an expired reservation release their holds with their events', async () => {
+    const product = await createProduct(h.app);
+    const location = await createLocation(h.app);
+    await stockUp(h.app, product.id, location.id, 10);
+    const client = await stream('?types=reservation.cancelled,reservation.expired,stock.changed');
+    const hold = (body: Record<string, unknown> = {}) =>
+      api(h.app, 'POST', '/api/v1/reservations', { locationId: location.id, lines: [{ productId: product.id, quantity: 2 }], ...body });
+    const cancelled = ok(await hold(), 201);
+    ok(await api(h.app, 'POST', `/api/v1/reservations/${cancelled.id}/cancel`));
+    // The harness runs the expiry sweep every second.
+    const expiring = ok(await hold({ expiresAt: new Date(Date.now() + 300).toISOString(), reference: 'soon' }), 201);
+    const messages = await client.waitFor(6, 5000);
+    // Each transaction: what happened to the reservation, then the level it changed.
+    assert.deepEqual(types(messages), [
+      'stock.changed',
+      'reservation.cancelled',
+      'stock.changed',
+      'stock.changed',
+      'reservation.expired',
+      'stock.changed',
+    ]);
+    assert.deepEqual(messages[1]!.data, { reservationId: cancelled.id, locationId: location.id, reference: null });
+    assert.deepEqual(messages[4]!.data, { reservationId: expiring.id, locationId: location.id, reference: 'soon' });
+    assert.deepEqual(
+      messages.filter((message) => message.event === 'stock.changed').map((message) => message.data.reserved),
+      [2, 0, 2, 0],
+    );
+  });
+
+  it('ends a stream whose user is disabled, or whose locations change, at the next heartbeat', async () => {
+    const location = await createLocation(h.app);
+    const other = await createLocation(h.app);
+    const disabled = await createUser(h.app, { role: 'clerk', locationIds: [location.id] });
+    const moved = await createUser(h.app, { role: 'clerk', locationIds: [location.id] });
+    const kept = await createUser(h.app, { role: 'clerk', locationIds: [location.id] });
+    const streams = await Promise.all([disabled, moved, kept].map((user) => stream('', { authorization: `Bearer ${user.token}` })));
+    ok(await api(h.app, 'PATCH', `/api/v1/users/${disabled.user.id}`, { disabled: true }));
+    ok(await api(h.app, 'PATCH', `/api/v1/users/${moved.user.id}`, { locationIds: [other.id] }));
+    await Promise.all([streams[0]!.ended, streams[1]!.ended]);
+    assert.equal(streams[2]!.isEnded(), false, 'a stream whose credential still holds goes on');
+  });
+
   it('sends a comment line every heartbeat', async () => {
     const client = await stream();
     await client.until(() => client.comments.includes('keep-alive'), 'a heartbeat', 3000);
