@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Fixture } from './dataset.ts';
-import { baselineCall, type Scenario } from './scenarios.ts';
+import { Database } from '../src/db/database.ts';
+import { baselineCall, reserveAndFulfil, type Scenario } from './scenarios.ts';
 import { openSource, withConnection, type Target } from './target.ts';
 
 // The baseline of one scenario, in a process of its own (started by run.ts with the file of its JSON
@@ -33,6 +34,7 @@ function corrected(latencies: number[], interval: number): number[] {
 
 const job = JSON.parse(await readFile(process.argv[2]!, 'utf8')) as BaselineJob;
 const source = await openSource(job.target);
+const db = new Database(source);
 const latencies: number[] = [];
 let errors = 0;
 const end = Date.now() + job.seconds * 1000;
@@ -40,7 +42,8 @@ const worker = async () => {
   while (Date.now() < end) {
     const start = performance.now();
     try {
-      await withConnection(source, (db) => baselineCall(job.scenario, job.fixture, db));
+      if (job.scenario === 'reserve-fulfil') await reserveAndFulfil(job.fixture, db);
+      else await withConnection(source, (connection) => baselineCall(job.scenario, job.fixture, connection));
       latencies.push(performance.now() - start);
     } catch {
       errors += 1;

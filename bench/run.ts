@@ -13,6 +13,7 @@ import type { BaselineJob } from './baseline.ts';
 import { DEFAULT_SIZE, loadDataset, readFixture, type Fixture } from './dataset.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { BENCH_ADMIN, openSource, serverEnv, withConnection, type Target } from './target.ts';
+import { followEvents, type EventLatency } from './event-latency.ts';
 import { ensureWrk, runWrk } from './wrk.ts';
 
 // npm run bench: Stockroom under HTTP load from wrk, on PostgreSQL and on the embedded database,
@@ -31,6 +32,7 @@ import { ensureWrk, runWrk } from './wrk.ts';
 //   BENCH_SCALE_SECONDS 10                each measurement of the scale series
 //   BENCH_SCALE_CONNECTIONS 8             its concurrency: enough to keep the server busy, few enough
 //                                         that latency shows a request's cost rather than a queue
+//   BENCH_EVENTS        1                 0: skip the event-latency measurement (a stream followed under inbound load)
 //   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
 //   BENCH_SERVER_NODE_ARGS (none)         Node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
@@ -202,7 +204,8 @@ async function measure(target: Target, fixture: Fixture, scenario: Scenario, dur
     const cpuBefore = await cpuSeconds(server.pid);
     const http = await runWrk({ ...job, seconds: duration });
     const serverCpuUsPerRequest = Math.round((((await cpuSeconds(server.pid)) - cpuBefore) * 1e6) / http.requests);
-    const perSecond = http.requests / http.seconds;
+    // reserve-fulfil counts pairs: the fulfilments answered 200.
+    const perSecond = (scenario === 'reserve-fulfil' ? (http.statuses['200'] ?? 0) : http.requests) / http.seconds;
     const ok = Object.entries(http.statuses).filter(([status]) => status.startsWith('2'));
     const row = {
       scenario,
@@ -233,6 +236,29 @@ async function measure(target: Target, fixture: Fixture, scenario: Scenario, dur
 
 type Row = Awaited<ReturnType<typeof measure>>;
 
+/** Event latency under the inbound load (bench/event-latency.ts). */
+async function measureEventLatency(target: Target, fixture: Fixture): Promise<EventLatency & { perSecond: number }> {
+  const server = await startServer(target);
+  try {
+    const headers = await requestHeaders(server.url);
+    const job = { url: server.url, scenario: 'inbound' as const, fixture, headers, connections, requestFile: join(work, 'requests.tsv') };
+    await runWrk({ ...job, seconds: WARM_UP_SECONDS });
+    const follower = await followEvents(server.url, headers);
+    const http = await runWrk({ ...job, seconds });
+    const latency = await follower.finish(http.statuses['201'] ?? 0);
+    const row = {
+      ...latency,
+      perSecond: Math.round((http.statuses['201'] ?? 0) / http.seconds),
+      p50Ms: round(latency.p50Ms),
+      p99Ms: round(latency.p99Ms),
+    };
+    console.log(JSON.stringify({ eventLatency: row }));
+    return row;
+  } finally {
+    await server.stop();
+  }
+}
+
 ensureWrk();
 await mkdir(`${ROOT}bench/results`, { recursive: true });
 const resultFile = `${ROOT}bench/results/${new Date().toISOString().replaceAll(':', '-')}.json`;
@@ -241,7 +267,13 @@ const report = {
   seconds,
   connections,
   poolMax,
-  runs: [] as { database: string; ledgerLines: number; loadSeconds: number; rows: Row[] }[],
+  runs: [] as {
+    database: string;
+    ledgerLines: number;
+    loadSeconds: number;
+    rows: Row[];
+    eventLatency?: EventLatency & { perSecond: number };
+  }[],
   scaleConnections,
   scale: [] as { ledgerLines: number; loadSeconds: number; rows: Row[] }[],
 };
@@ -252,11 +284,15 @@ try {
   for (const database of databases) {
     const target = database === 'postgres' ? postgres : pglite;
     const { fixture, ...loaded } = await prepare(target, ledgerLines);
-    const run = { database, ...loaded, rows: [] as Row[] };
+    const run: (typeof report.runs)[number] = { database, ...loaded, rows: [] as Row[] };
     report.runs.push(run);
     await save();
     for (const scenario of scenarios) {
       run.rows.push(await measure(target, fixture, scenario, seconds, connections, true));
+      await save();
+    }
+    if (process.env.BENCH_EVENTS !== '0') {
+      run.eventLatency = await measureEventLatency(target, fixture);
       await save();
     }
   }
@@ -280,6 +316,13 @@ try {
 for (const run of report.runs) {
   console.log(`\n${run.database}, ${run.ledgerLines} ledger lines, ${connections} connections, ${seconds} s each`);
   console.table(run.rows.map(({ statuses: _s, ...row }) => row));
+  if (run.eventLatency !== undefined) {
+    const e = run.eventLatency;
+    console.log(
+      `event latency under inbound load (${e.perSecond} movements/s): ${e.delivered} of ${e.written} delivered, ` +
+        `from the change's start to the stream p50 ${e.p50Ms} ms, p99 ${e.p99Ms} ms, max ${e.maxMs} ms`,
+    );
+  }
 }
 if (report.scale.length > 0) {
   console.log(`\nscale series on postgres, ${scaleConnections} connections, ${scaleSeconds} s each: p50 / p99 / max ms, requests/s`);

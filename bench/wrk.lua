@@ -3,13 +3,15 @@
 --   request <TAB> method <TAB> path <TAB> body  the requests, replayed in turn from a random start
 -- Counts the answers by status and prints one JSON line from done(): wrk itself only counts
 -- "non-2xx/3xx". Its percentiles are wrk's own, with its correction for coordinated omission.
--- Its further arguments: a pause in milliseconds before each connection's first request, and the
--- connections of each thread.
+-- Its further arguments: a pause in milliseconds before each connection's first request, the
+-- connections of each thread, and "chain" for the reserve-fulfil scenario: each reservation
+-- answered 201 is then fulfilled (POST …/fulfil, no body), before the next request of the file.
 
 local threads = {}
 local requests = {}
 local position = 1
 local start_pause, first_requests = 0, 0
+local chain, pending, bare_headers = false, {}, {}
 counts = {} -- global, so that done() can read it from each thread with thread:get
 
 function setup(thread)
@@ -26,6 +28,10 @@ function init(args)
   for i, r in ipairs(lines) do
     requests[i] = wrk.format(r[1], r[2], headers, r[3] ~= "" and r[3] or nil)
   end
+  for name, value in pairs(headers) do
+    if name:lower() ~= "content-type" then bare_headers[name] = value end
+  end
+  chain = args[4] == "chain"
   math.randomseed(os.time() * 64 + id) -- id: set by setup() before init() runs
   position = math.random(#requests)
   start_pause, first_requests = tonumber(args[2]), tonumber(args[3])
@@ -44,12 +50,19 @@ function delay()
 end
 
 function request()
+  if #pending > 0 then
+    return wrk.format("POST", "/api/v1/reservations/" .. table.remove(pending) .. "/fulfil", bare_headers, nil)
+  end
   position = position % #requests + 1
   return requests[position]
 end
 
-function response(status)
+function response(status, headers, body)
   counts[status] = (counts[status] or 0) + 1
+  if chain and status == 201 then
+    local id = body:match('"id":"([%x%-]+)"')
+    if id then table.insert(pending, id) end
+  end
 end
 
 function done(summary, latency)

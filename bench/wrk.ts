@@ -73,6 +73,7 @@ export async function runWrk(job: WrkJob): Promise<WrkResult> {
     job.requestFile,
     String(START_PAUSE_MS),
     String(Math.floor(job.connections / THREADS)),
+    job.scenario === 'reserve-fulfil' ? 'chain' : '',
   ]);
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as WrkResult;
   return { ...result, seconds: result.seconds - START_PAUSE_MS / 1000 };
