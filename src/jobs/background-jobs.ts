@@ -31,7 +31,7 @@ export function backgroundJobs(
 ): Supervisor {
   const supervisor = new Supervisor(log);
   supervisor.add(eventRetentionJob(db, { eventsRetentionHours: config.eventsRetentionHours }, log));
-  if (events !== undefined) supervisor.add(eventPublisherJob(db, events));
+  if (events !== undefined) supervisor.add(eventPublisherJob(db, events, { dbPoolMax: config.dbPoolMax }));
   supervisor.add(cleanupJob(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, log));
   supervisor.add(reservationExpiryJob(db, { reservationSweepS: config.reservationSweepS }, log));
   if (credentials !== undefined) supervisor.add(credentialListenerJob(db, credentials));

@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from '../db/database.ts';
 import { EVENTS_CHANNEL, publishEvents } from '../db/events.ts';
 import type { EventFeed } from '../services/event-feed.ts';
+import { poolTaken } from './pool.ts';
 import type { Job } from './supervisor.ts';
 
 // The publisher (migration 0007, db/events.ts): numbers committed events for readers, and tells
@@ -20,8 +22,16 @@ const IDLE_POLL_MS = 1000;
 const PENDING_RETRY_MS = 10;
 /** How long after the job ended by an error it is started again. */
 const RESTART_MS = 1000;
+/**
+ * While requests have every connection (src/jobs/pool.ts), a poll is skipped: nothing is known to
+ * be waiting. Events known to be waiting (a commit woke it, or some were left) wait at most this
+ * long in a row for a free connection, looked for every BUSY_RETRY_MS; then the publisher takes
+ * its turn in the pool's queue, so that a busy instance still delivers events within a second.
+ */
+const BUSY_YIELD_MAX_MS = 250;
+const BUSY_RETRY_MS = 25;
 
-export function eventPublisherJob(db: Database, feed: EventFeed): Job {
+export function eventPublisherJob(db: Database, feed: EventFeed, settings: { dbPoolMax: number }): Job {
   return {
     name: 'event-publisher',
     intervalMs: RESTART_MS,
@@ -29,13 +39,28 @@ export function eventPublisherJob(db: Database, feed: EventFeed): Job {
     async run(signal) {
       const listening = db.listen(EVENTS_CHANNEL, { message: () => feed.published(), gap: () => feed.published() });
       let retryMs = PENDING_RETRY_MS;
+      let yieldedSince: number | undefined;
       try {
+        // What an instance that stopped left unpublished waits for the first poll, rather than
+        // compete with the first requests for the pool.
+        let due = await feed.publisherWake.wait(IDLE_POLL_MS, signal);
         while (!signal.aborted) {
+          if (poolTaken(db, settings.dbPoolMax)) {
+            if (!due) {
+              due = await feed.publisherWake.wait(IDLE_POLL_MS, signal);
+              continue;
+            }
+            if (Date.now() - (yieldedSince ??= Date.now()) < BUSY_YIELD_MAX_MS) {
+              await sleep(BUSY_RETRY_MS, undefined, { signal }).catch(() => undefined);
+              continue;
+            }
+          }
+          yieldedSince = undefined;
           const { published, pending } = await db.transaction((tx) => publishEvents(tx, PUBLISH_BATCH), { signal });
           // On PostgreSQL its NOTIFY comes back too; on PGlite nothing else would tell the feed.
           if (published > 0) feed.published();
           if (published === PUBLISH_BATCH) continue;
-          await feed.publisherWake.wait(pending ? retryMs : IDLE_POLL_MS, signal);
+          due = (await feed.publisherWake.wait(pending ? retryMs : IDLE_POLL_MS, signal)) || pending;
           retryMs = pending ? Math.min(retryMs * 2, IDLE_POLL_MS) : PENDING_RETRY_MS;
         }
       } finally {

@@ -11,18 +11,21 @@ export class Wake {
     this.#waiter?.();
   }
 
-  wait(timeoutMs: number, signal: AbortSignal): Promise<void> {
+  /** Resolves with whether it was woken by `set` (rather than by the timeout or the signal). */
+  wait(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (this.#set || signal.aborted) {
+      const woken = this.#set;
       this.#set = false;
-      return Promise.resolve();
+      return Promise.resolve(woken);
     }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);
         this.#waiter = undefined;
+        const woken = this.#set;
         this.#set = false;
-        resolve();
+        resolve(woken);
       };
       const timer = setTimeout(done, timeoutMs);
       signal.addEventListener('abort', done, { once: true });
