@@ -65,6 +65,7 @@ export async function buildApp({ config, db, credentials, logger = false }: AppO
     credentials,
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
+    webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
   });
 
   // Background work (clean-up, the credential cache's listener) is not started here but by the

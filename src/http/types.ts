@@ -20,4 +20,6 @@ export interface RouteOptions {
   credentials: CredentialCache | undefined;
   idempotencyKeyTtlHours: number;
   loginPolicy: LoginPolicy;
+  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether a webhook's URL may resolve to a loopback, private or link-local address. */
+  webhookAllowPrivateNetworks: boolean;
 }
