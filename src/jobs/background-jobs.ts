@@ -6,6 +6,7 @@ import { cleanupJob } from './cleanup.ts';
 import { credentialListenerJob } from './credential-listener.ts';
 import { reservationExpiryJob } from './reservation-expiry.ts';
 import { Supervisor } from './supervisor.ts';
+import { webhookSenderJob } from './webhook-sender.ts';
 
 /**
  * Every background job of a serving instance, on a supervisor not yet started: the lifespan
@@ -18,5 +19,6 @@ export function backgroundJobs(db: Database, config: Config, log: FastifyBaseLog
   supervisor.add(cleanupJob(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, log));
   supervisor.add(reservationExpiryJob(db, { reservationSweepS: config.reservationSweepS }, log));
   if (credentials !== undefined) supervisor.add(credentialListenerJob(db, credentials));
+  supervisor.add(webhookSenderJob(db, config, log));
   return supervisor;
 }
