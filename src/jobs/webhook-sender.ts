@@ -29,6 +29,12 @@ export const WEBHOOK_POLL_MS = 500;
 export const LEASE_MARGIN_MS = 10_000;
 /** How long recording an outcome may take; past it the delivery is retried when its lease ends. */
 const RECORD_TIMEOUT_MS = 5000;
+/**
+ * Polls in a row a sender skips while every connection of the pool is taken or a request waits
+ * for one: background work yields the pool to requests, though never for longer than this many
+ * polls (10 s at WEBHOOK_POLL_MS), so that a busy instance still sends.
+ */
+const BUSY_POLLS_SKIPPED_MAX = 20;
 /** A claim that fails (the database unreachable) is tried again later, backing off up to this. */
 const CLAIM_BACKOFF_MAX_MS = 30_000;
 /** How long after a run ended by an error the supervisor starts another (a run lasts until stop). */
@@ -45,6 +51,7 @@ export type WebhookSettings = Pick<
   | 'webhookRetryMaxMs'
   | 'webhookConcurrency'
   | 'webhookAllowPrivateNetworks'
+  | 'dbPoolMax'
 >;
 
 export interface WebhookSenderOptions {
@@ -121,9 +128,16 @@ export async function sendWebhooks(
   const alarm = new Alarm();
   const unsubscribe = options.onPublished?.(() => alarm.ring());
   let failures = 0;
+  let busyPolls = 0;
   try {
     while (!signal.aborted) {
       const free = settings.webhookConcurrency - inFlight.size;
+      if (free > 0 && poolTaken(db, settings.dbPoolMax) && busyPolls < BUSY_POLLS_SKIPPED_MAX) {
+        busyPolls += 1;
+        await alarm.wait(pollMs, signal);
+        continue;
+      }
+      busyPolls = 0;
       if (free > 0) {
         let claimed: ClaimedDelivery[];
         try {
@@ -152,6 +166,13 @@ export async function sendWebhooks(
     unsubscribe?.();
     await Promise.allSettled(inFlight);
   }
+}
+
+/** Whether a claim would wait for a connection: every one is in use, or a request already waits. */
+function poolTaken(db: Database, poolMax: number): boolean {
+  const { inUse, waiting } = db.stats();
+  // The embedded database is one connection, whatever DB_POOL_MAX says.
+  return waiting > 0 || inUse >= (db.kind === 'pglite' ? 1 : poolMax);
 }
 
 /** One attempt at a claimed delivery, and its outcome recorded; never rejects. */
@@ -192,7 +213,17 @@ async function attempt(
   const body = JSON.stringify({ type: delivery.eventType, timestamp: delivery.eventCreatedAt.toISOString(), data: delivery.eventData });
   const attemptedAt = new Date();
   const headers = signDelivery(delivery.secret, delivery.eventId, Math.floor(attemptedAt.getTime() / 1000), body);
-  const timeout = AbortSignal.timeout(settings.webhookTimeoutMs);
+  // One controller aborted by the timeout or the stop, rather than AbortSignal.any: on Node.js 20
+  // a signal made by any() from a long-lived one (the stop) is kept alive with it.
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort(new Error('timed out'));
+  }, settings.webhookTimeoutMs);
+  const onStop = () => abort.abort(stop.reason);
+  stop.addEventListener('abort', onStop, { once: true });
+  if (stop.aborted) onStop();
   const started = performance.now();
   let statusCode: number | null = null;
   let error: string | null = null;
@@ -202,18 +233,21 @@ async function attempt(
     // A connection to an IP literal resolves nothing, so its lookup is never asked: check it here.
     const host = hostOf(url);
     if (isIP(host) !== 0) await resolveTarget(host, settings.webhookAllowPrivateNetworks, resolver);
-    const answer = await post(url, { ...headers, 'content-type': 'application/json' }, body, AbortSignal.any([stop, timeout]), lookup);
+    const answer = await post(url, { ...headers, 'content-type': 'application/json' }, body, abort.signal, lookup);
     statusCode = answer.statusCode;
     if (statusCode >= 300 && statusCode < 400) {
       error = `redirects are not followed${answer.location === undefined ? '' : ` (Location: ${answer.location})`}`;
     }
   } catch (caught) {
     if (stop.aborted) return 'stopped';
-    error = timeout.aborted
+    error = timedOut
       ? `no answer within WEBHOOK_TIMEOUT_MS (${settings.webhookTimeoutMs} ms)`
       : caught instanceof Error
         ? caught.message
         : String(caught);
+  } finally {
+    clearTimeout(timer);
+    stop.removeEventListener('abort', onStop);
   }
   const durationMs = Math.round(performance.now() - started);
   return { attemptedAt, durationMs, statusCode, error: error?.slice(0, ERROR_LENGTH_MAX) ?? null };

@@ -23,7 +23,7 @@ after(killServers);
 /** Short waits, so that retries and leases run out within the test; private networks, for the receiver on 127.0.0.1. */
 const WEBHOOK_ENV = {
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-  WEBHOOK_TIMEOUT_MS: '1000',
+  WEBHOOK_TIMEOUT_MS: '3000',
   WEBHOOK_RETRY_BASE_MS: '100',
   WEBHOOK_RETRY_MAX_MS: '400',
   WEBHOOK_MAX_ATTEMPTS: '100',
