@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { insertEvent, publishEvents } from '../support/events.ts';
+import { insertEvent, publishAll, publishEvents } from '../support/events.ts';
 import { killServers, startServer, type ServerProcess } from '../support/server-process.ts';
 import { startReceiver, verified, type Receiver } from '../support/webhook-receiver.ts';
 
@@ -56,7 +56,7 @@ async function produce(db: Awaited<ReturnType<typeof database>>['db'], count: nu
     await insertEvent(db, { type: 'stock.changed', data: { index } });
     if (index % 5 === 4) ids.push(...(await publishEvents(db)));
   }
-  ids.push(...(await publishEvents(db)));
+  ids.push(...(await publishAll(db)));
   assert.equal(ids.length, count);
   return ids;
 }

@@ -5,7 +5,7 @@ import { WebhookVerificationError } from 'standardwebhooks';
 import { backgroundJobs } from '../../src/jobs/background-jobs.ts';
 import { sendWebhooks, webhookSenderJob, type WebhookSenderOptions, type WebhookSettings } from '../../src/jobs/webhook-sender.ts';
 import { claimDeliveries } from '../../src/services/webhooks.ts';
-import { insertEvent, publishEvents } from '../support/events.ts';
+import { insertEvent, publishAll } from '../support/events.ts';
 import { api, createHarness, type Harness } from '../support/helpers.ts';
 import { startReceiver, verified, type Receiver } from '../support/webhook-receiver.ts';
 
@@ -59,7 +59,7 @@ async function createWebhook(fields: Record<string, unknown> = {}): Promise<{ id
 /** Writes and publishes events of one type; answers their public ids. */
 async function publish(type: string, count = 1, data: (index: number) => unknown = (index) => ({ index })) {
   for (let index = 0; index < count; index += 1) await insertEvent(h.db, { type, data: data(index) });
-  return publishEvents(h.db);
+  return publishAll(h.db);
 }
 
 async function deliveriesOf(webhookId: string) {
@@ -142,7 +142,7 @@ describe('the webhook sender', () => {
         (await deliveriesOf(webhook.id)).map((d) => [d.status, d.attempts]),
         [['pending', 0]],
       );
-      await publishEvents(h.db);
+      await publishAll(h.db);
       await settled(webhook.id);
       assert.equal(receiver.requests.length, 1);
     } finally {

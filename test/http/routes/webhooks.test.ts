@@ -4,7 +4,7 @@ import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { signDelivery } from '../../../src/domain/webhooks.ts';
 import { claimDeliveries, recordAttempt } from '../../../src/services/webhooks.ts';
 import { assertProblem, assertValidationError, TIMESTAMP, UNKNOWN_ID, UUID } from '../../support/assertions.ts';
-import { insertEvent, publishEvents } from '../../support/events.ts';
+import { insertEvent, publishAll } from '../../support/events.ts';
 import { createUser } from '../../support/factories.ts';
 import { api, createHarness, type ApiResponse, type Harness } from '../../support/helpers.ts';
 
@@ -277,7 +277,7 @@ describe('GET /api/v1/webhooks/{id}/deliveries', () => {
         [null, 'pending'],
       ],
     );
-    await publishEvents(h.db);
+    await publishAll(h.db);
 
     // Three attempts by hand, as the sender makes them: one delivered, one failed twice (its last), one failed once.
     const ctx = { db: h.db, actor: null };
