@@ -70,6 +70,7 @@ export async function buildApp({ config, db, credentials, events, logger = false
     streams: { heartbeatS: config.eventsHeartbeatS, bufferBytes: config.eventsStreamBufferBytes },
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
+    webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
   });
 
   // Background work (clean-up, the credential cache's listener) is not started here but by the

@@ -18,6 +18,8 @@ export const PERMISSIONS = {
   'stock:write': ['admin', 'manager', 'clerk'],
   /** Manage users. */
   'users:manage': ['admin'],
+  /** Manage webhooks and read their deliveries (a webhook receives every location's events). */
+  'webhooks:manage': ['admin'],
   /** Create, list and revoke one's own API tokens (an admin: everyone's). */
   'tokens:own': ['admin', 'manager', 'clerk', 'viewer'],
   /** Anything an authenticated user may do for itself: /me, logout. */

@@ -22,8 +22,8 @@ export function isEventType(type: string): type is EventType {
 /** An event as a change writes it, before it has an id. */
 export interface NewEvent {
   type: EventType;
-  /** Where it happened, for the location filter and the clerk's scope. */
-  locationId: string;
+  /** Where it happened, for the location filter and the clerk's scope (every event of a change has one). */
+  locationId: string | null;
   /** A transfer's other end: its movement.recorded is seen at both. */
   toLocationId?: string | null;
   data: Record<string, unknown>;

@@ -25,4 +25,6 @@ export interface RouteOptions {
   loginPolicy: LoginPolicy;
   /** What the event streams need of the configuration. */
   streams: { heartbeatS: number; bufferBytes: number };
+  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether a webhook's URL may resolve to a loopback, private or link-local address. */
+  webhookAllowPrivateNetworks: boolean;
 }

@@ -9,6 +9,7 @@ import { eventPublisherJob } from './event-publisher.ts';
 import { eventRetentionJob } from './event-retention.ts';
 import { reservationExpiryJob } from './reservation-expiry.ts';
 import { Supervisor } from './supervisor.ts';
+import { webhookSenderJob } from './webhook-sender.ts';
 
 /** What an instance's app was given that its jobs keep live. */
 export interface InstanceState {
@@ -35,5 +36,9 @@ export function backgroundJobs(
   supervisor.add(cleanupJob(db, { idempotencyKeyTtlHours: config.idempotencyKeyTtlHours, loginWindowS: config.loginWindowS }, log));
   supervisor.add(reservationExpiryJob(db, { reservationSweepS: config.reservationSweepS }, log));
   if (credentials !== undefined) supervisor.add(credentialListenerJob(db, credentials));
+  // Woken when events are published, here or on another instance; else it polls.
+  supervisor.add(
+    webhookSenderJob(db, config, log, events === undefined ? {} : { onPublished: (listener) => events.onPublished(listener) }),
+  );
   return supervisor;
 }

@@ -27,6 +27,7 @@ const WHO_HOLDS: Record<Permission, Role[]> = {
   'catalog:write': ['manager', 'admin'],
   'stock:write': ['clerk', 'manager', 'admin'],
   'users:manage': ['admin'],
+  'webhooks:manage': ['admin'],
   'tokens:own': ['viewer', 'clerk', 'manager', 'admin'],
   self: ['viewer', 'clerk', 'manager', 'admin'],
 };

@@ -56,6 +56,8 @@ const RULES = {
   'own tokens': (role, where) => (where === 'other' && role !== 'admin' ? 404 : OK),
   /** /users: the admin only. */
   users: (role) => (role === 'admin' ? OK : 403),
+  /** /webhooks: the admin only (a webhook receives every location's events). */
+  webhooks: (role) => (role === 'admin' ? OK : 403),
   /** Categories, products, locations: every role reads them. */
   'catalog read': () => OK,
   /** ... and the admin and managers change them. */
@@ -89,6 +91,8 @@ interface Fixtures {
   reservations: { reference: string; own: string; own2: string; other: string };
   /** A user outside the team: its tokens are "another user's", and the admin renames it. */
   stranger: { id: string; auth: Headers };
+  /** A webhook the harness admin made (to a public address: nothing is ever sent in these tests). */
+  webhook: string;
 }
 
 /** The valid ways a user presents itself; each request of the matrix is made in each. */
@@ -209,6 +213,7 @@ before(async () => {
   };
   const stranger = await createUser(h.app, { role: 'viewer' });
   await newToken(stranger.auth);
+  const webhook = await newWebhook();
   fx = {
     own: own.id,
     own2: own2.id,
@@ -222,6 +227,7 @@ before(async () => {
     moved: moved.id,
     reservations,
     stranger: { id: stranger.user.id, auth: stranger.auth },
+    webhook,
   };
   const members = await Promise.all(ROLES.map((role) => enrol(role)));
   team = Object.fromEntries(members.map((member) => [member.role, member])) as Record<Role, Member>;
@@ -293,6 +299,13 @@ const recordedBy = (response: ApiResponse, { member }: Context) => assert.deepEq
 /** A reservation of one unit made by the harness admin (plenty is stocked): its id. */
 async function newReservation(locationId: string, productId = fx.moved, reference?: string): Promise<string> {
   const response = await api(h.app, 'POST', '/api/v1/reservations', { locationId, lines: [{ productId, quantity: 1 }], reference });
+  assert.equal(response.status, 201, JSON.stringify(response.body));
+  return response.body.id;
+}
+
+/** A webhook made by the harness admin: its id. */
+async function newWebhook(): Promise<string> {
+  const response = await api(h.app, 'POST', '/api/v1/webhooks', { url: 'https://93.184.216.34/matrix', events: ['stock.low'] });
   assert.equal(response.status, 201, JSON.stringify(response.body));
   return response.body.id;
 }
@@ -583,6 +596,21 @@ const TABLE: Record<string, Variant[]> = {
       check: isEventStream,
     },
   ],
+  'POST /api/v1/webhooks': [
+    {
+      rule: 'webhooks',
+      ok: 201,
+      build: () => ({ body: { url: 'https://93.184.216.34/matrix', events: ['stock.changed'] } }),
+      check: (response) => assert.match(response.body.secret, /^whsec_/),
+    },
+  ],
+  'GET /api/v1/webhooks': [{ rule: 'webhooks', ok: 200 }],
+  'GET /api/v1/webhooks/:id': [{ rule: 'webhooks', ok: 200, build: () => ({ id: fx.webhook }) }],
+  'PATCH /api/v1/webhooks/:id': [
+    { rule: 'webhooks', ok: 200, build: () => ({ id: fx.webhook, body: { description: `Matrix ${tag()}` } }) },
+  ],
+  'DELETE /api/v1/webhooks/:id': [{ rule: 'webhooks', ok: 204, build: async () => ({ id: await newWebhook() }) }],
+  'GET /api/v1/webhooks/:id/deliveries': [{ rule: 'webhooks', ok: 200, build: () => ({ id: fx.webhook }) }],
   'GET /api/v1/stock': [
     {
       name: 'the levels it may see',

@@ -67,6 +67,7 @@ export const openapi = fp(
           { name: 'catalog', description: 'Categories and products' },
           { name: 'locations', description: 'Stores and warehouses' },
           { name: 'stock', description: 'Levels and the movement ledger' },
+          { name: 'webhooks', description: 'Webhooks and their deliveries (admin only)' },
           { name: 'operations', description: 'Health, readiness, metrics' },
         ],
       },

@@ -9,6 +9,7 @@ import { reservationSchemas } from '../schemas/reservations.ts';
 import { stockSchemas } from '../schemas/stock.ts';
 import { tokenSchemas } from '../schemas/tokens.ts';
 import { userSchemas } from '../schemas/users.ts';
+import { webhookSchemas } from '../schemas/webhooks.ts';
 import type { App, RouteOptions } from '../types.ts';
 import { authRoutes } from './auth.ts';
 import { categoryRoutes } from './categories.ts';
@@ -20,6 +21,7 @@ import { reservationRoutes } from './reservations.ts';
 import { stockRoutes } from './stock.ts';
 import { tokenRoutes } from './tokens.ts';
 import { userRoutes } from './users.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 // Every route of the versioned API, registered under /api/v1 (src/app.ts). A new resource adds
 // its routes here, and its shared schemas to the list below.
@@ -40,9 +42,13 @@ const SHARED_SCHEMAS = [
   ...userSchemas,
   ...tokenSchemas,
   ...reservationSchemas,
+  ...webhookSchemas,
 ];
 
-export async function apiRoutes(api: App, { db, credentials, events, idempotencyKeyTtlHours, loginPolicy, streams }: RouteOptions) {
+export async function apiRoutes(
+  api: App,
+  { db, credentials, events, idempotencyKeyTtlHours, loginPolicy, streams, webhookAllowPrivateNetworks }: RouteOptions,
+) {
   // An unknown path of the API is a 404 problem, whoever asks (it is answered outside the
   // authentication below), and stays one whatever the root's not-found handler becomes
   // (src/http/plugins/not-found.ts).
@@ -64,5 +70,6 @@ export async function apiRoutes(api: App, { db, credentials, events, idempotency
     await resources.register(stockRoutes);
     await resources.register(reservationRoutes, { idempotencyKeyTtlHours });
     await resources.register(eventRoutes, { events, streams });
+    await resources.register(webhookRoutes, { webhookAllowPrivateNetworks });
   });
 }

@@ -6,6 +6,7 @@ import { assertProblem } from '../../support/assertions.ts';
 import { openEventStream, type EventStreamClient, type StreamMessage } from '../../support/event-stream.ts';
 import { createLocation, createProduct, createUser, recordMovement, stockUp } from '../../support/factories.ts';
 import { api, createHarness, listen, TEST_ADMIN, type Harness } from '../../support/helpers.ts';
+import { startReceiver, verified } from '../../support/webhook-receiver.ts';
 
 // The event stream (API.md, Events) over real HTTP, with the background jobs running as in
 // production (the publisher numbers events and wakes the feed).
@@ -14,7 +15,8 @@ let h: Harness;
 let base: string;
 const open: EventStreamClient[] = [];
 before(async () => {
-  h = await createHarness({ eventsHeartbeatS: 1 });
+  // The webhook receiver listens on 127.0.0.1.
+  h = await createHarness({ eventsHeartbeatS: 1, webhookAllowPrivateNetworks: true });
   base = await listen(h.app);
 });
 after(() => h.close());
@@ -324,6 +326,32 @@ describe('GET /api/v1/events', () => {
     ok(await api(h.app, 'PATCH', `/api/v1/users/${moved.user.id}`, { locationIds: [other.id] }));
     await Promise.all([streams[0]!.ended, streams[1]!.ended]);
     assert.equal(streams[2]!.isEnded(), false, 'a stream whose credential still holds goes on');
+  });
+
+  it('a change reaches a subscribed webhook too: signed, with the id the stream gives the event as webhook-id', async () => {
+    const receiver = await startReceiver();
+    try {
+      const webhook = ok(
+        await api(h.app, 'POST', '/api/v1/webhooks', { url: `${receiver.base}/hook`, events: ['movement.recorded'] }),
+        201,
+      );
+      const product = await createProduct(h.app);
+      const location = await createLocation(h.app);
+      const client = await stream('?types=movement.recorded');
+      const movement = await stockUp(h.app, product.id, location.id, 3);
+      const [event] = await client.waitFor(1);
+      await receiver.until(() => receiver.requests.some((request) => request.answered === 204), 10_000, 'the delivery');
+      const [delivery] = receiver.requests;
+      assert.equal(delivery!.webhookId, event!.id);
+      assert.deepEqual(verified(webhook.secret, delivery!), {
+        type: 'movement.recorded',
+        timestamp: movement.createdAt,
+        data: event!.data,
+      });
+      ok(await api(h.app, 'DELETE', `/api/v1/webhooks/${webhook.id}`), 204);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('sends a comment line every heartbeat', async () => {
