@@ -28,6 +28,7 @@ export class Wake {
         resolve(woken);
       };
       const timer = setTimeout(done, timeoutMs);
+      timer.unref(); // a waiting job never keeps the process alive
       signal.addEventListener('abort', done, { once: true });
       this.#waiter = done;
     });

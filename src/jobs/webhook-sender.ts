@@ -11,6 +11,7 @@ import { claimDeliveries, recordAttempt, type AttemptResult } from '../services/
 import { poolTaken } from './pool.ts';
 import type { JobProgressLog } from './batches.ts';
 import type { Job, JobLog } from './supervisor.ts';
+import { Wake } from './wake.ts';
 
 // The webhook sender (API.md, Events): every instance runs one, and they share the outbox
 // (`webhook_deliveries`) through the database alone. A sender claims due deliveries in one short
@@ -82,36 +83,6 @@ export function webhookSenderJob(
   };
 }
 
-/** Wakes a waiting loop: a wake that comes while it is busy is kept for its next wait. */
-class Alarm {
-  #pending = false;
-  #ring: (() => void) | undefined;
-
-  ring() {
-    this.#pending = true;
-    this.#ring?.();
-  }
-
-  /** Resolves after `ms`, when rung, or when the signal aborts, whichever is first. */
-  async wait(ms: number, signal: AbortSignal): Promise<void> {
-    if (!this.#pending && !signal.aborted) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          this.#ring = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, ms);
-        timer.unref(); // a waiting sender never keeps the process alive
-        this.#ring = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-    this.#pending = false;
-  }
-}
-
 /**
  * Sends due deliveries until the signal aborts. At stop, the attempts in flight are aborted (not
  * recorded: their leases make them due again) and waited for, so it returns promptly.
@@ -126,8 +97,8 @@ export async function sendWebhooks(
   const pollMs = options.pollMs ?? WEBHOOK_POLL_MS;
   const claim = { leaseMs: settings.webhookTimeoutMs + LEASE_MARGIN_MS, attemptsMax: settings.webhookMaxAttempts };
   const inFlight = new Set<Promise<void>>();
-  const alarm = new Alarm();
-  const unsubscribe = options.onPublished?.(() => alarm.ring());
+  const wake = new Wake();
+  const unsubscribe = options.onPublished?.(() => wake.set());
   let failures = 0;
   let busyPolls = 0;
   try {
@@ -135,7 +106,7 @@ export async function sendWebhooks(
       const free = settings.webhookConcurrency - inFlight.size;
       if (free > 0 && poolTaken(db, settings.dbPoolMax) && busyPolls < BUSY_POLLS_SKIPPED_MAX) {
         busyPolls += 1;
-        await alarm.wait(pollMs, signal);
+        await wake.wait(pollMs, signal);
         continue;
       }
       busyPolls = 0;
@@ -148,20 +119,20 @@ export async function sendWebhooks(
           if (signal.aborted) break;
           failures += 1;
           log.warn({ err: error, failures }, 'the webhook sender could not claim deliveries; will retry');
-          await alarm.wait(Math.min(pollMs * 2 ** failures, CLAIM_BACKOFF_MAX_MS), signal);
+          await wake.wait(Math.min(pollMs * 2 ** failures, CLAIM_BACKOFF_MAX_MS), signal);
           continue;
         }
         for (const delivery of claimed) {
           const sending = sendOne(db, settings, log, signal, options.resolver, delivery).finally(() => {
             inFlight.delete(sending);
-            alarm.ring(); // a free slot: more may be due
+            wake.set(); // a free slot: more may be due
           });
           inFlight.add(sending);
         }
         // Every free slot taken: more may be due at once, as soon as a slot frees.
         if (claimed.length === free) continue;
       }
-      await alarm.wait(pollMs, signal);
+      await wake.wait(pollMs, signal);
     }
   } finally {
     unsubscribe?.();
