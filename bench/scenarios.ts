@@ -3,7 +3,7 @@ import { insertEvents } from '../src/db/events.ts';
 import { applyDeltas, findEntries, findReferences, insertMovement, listMovements, lockLevels } from '../src/db/movements.ts';
 import { listProducts } from '../src/db/products.ts';
 import { listStock } from '../src/db/stock.ts';
-import { levelChangesOf, mergeLevelChanges } from '../src/domain/events.ts';
+import { levelChangesOf, mergeLevelChanges, movementRecorded } from '../src/domain/events.ts';
 import { uuidv7 } from '../src/domain/ids.ts';
 import { fulfilReservation, reserve } from '../src/services/reservations.ts';
 import type { Fixture } from './dataset.ts';
@@ -165,25 +165,7 @@ export async function baselineCall(scenario: Scenario, fixture: Fixture, db: Que
       entries,
     );
     // Its events, as the service writes them before COMMIT (src/services/events.ts).
-    await insertEvents(
-      tx,
-      [
-        {
-          type: 'movement.recorded',
-          locationId: row.locationId,
-          toLocationId: row.toLocationId,
-          data: {
-            movementId,
-            type: row.type,
-            locationId: row.locationId,
-            toLocationId: row.toLocationId,
-            reference: null,
-            createdAt: row.createdAt,
-          },
-        },
-      ],
-      mergeLevelChanges(levelChangesOf('onHand', entries, balances, { movementId })),
-    );
+    await insertEvents(tx, [movementRecorded(row)], mergeLevelChanges(levelChangesOf('onHand', entries, balances, { movementId })));
     await db.query('COMMIT');
   } catch (error) {
     await db.query('ROLLBACK').catch(() => undefined);

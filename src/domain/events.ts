@@ -147,3 +147,27 @@ export function levelChangesOf(
     };
   });
 }
+
+/** A movement's own event: what it was, where, and when. */
+export function movementRecorded(movement: {
+  id: string;
+  type: string;
+  locationId: string;
+  toLocationId: string | null;
+  reference: string | null;
+  createdAt: Date;
+}): NewEvent {
+  return {
+    type: 'movement.recorded',
+    locationId: movement.locationId,
+    toLocationId: movement.toLocationId,
+    data: {
+      movementId: movement.id,
+      type: movement.type,
+      locationId: movement.locationId,
+      toLocationId: movement.toLocationId,
+      reference: movement.reference,
+      createdAt: movement.createdAt.toISOString(),
+    },
+  };
+}

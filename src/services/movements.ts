@@ -6,7 +6,7 @@ import { assertLocations, canAccessLocation } from '../domain/access.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { compareLevelKeys, levelKeys, planMovement, resolveEntries, type MovementInput } from '../domain/movements.ts';
-import { levelChangesOf } from '../domain/events.ts';
+import { levelChangesOf, movementRecorded } from '../domain/events.ts';
 import { inTransaction, reading, type UseCaseContext } from './context.ts';
 import { eventsOf } from './events.ts';
 import { withIdempotency, type IdempotencyRequest, type IdempotentResult } from './idempotency.ts';
@@ -84,19 +84,7 @@ export async function recordMovement(
           history?.occurredAt,
         );
         eventsOf(ctx, tx)
-          .add({
-            type: 'movement.recorded',
-            locationId: row.locationId,
-            toLocationId: row.toLocationId,
-            data: {
-              movementId,
-              type: row.type,
-              locationId: row.locationId,
-              toLocationId: row.toLocationId,
-              reference: row.reference,
-              createdAt: row.createdAt.toISOString(),
-            },
-          })
+          .add(movementRecorded(row))
           .changed(...levelChangesOf('onHand', entries, balances, { movementId }));
         balances.sort(compareLevelKeys);
         return { ...presentMovement({ ...row, createdByName: ctx.actor?.name ?? null }, entries), balances };
