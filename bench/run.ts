@@ -8,12 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { Database } from '../src/db/database.ts';
+import { insertEvents, publishEvents } from '../src/db/events.ts';
 import { migrate } from '../src/db/migrate.ts';
 import type { BaselineJob } from './baseline.ts';
 import { DEFAULT_SIZE, loadDataset, readFixture, type Fixture } from './dataset.ts';
 import { SCENARIOS, type Scenario } from './scenarios.ts';
 import { BENCH_ADMIN, openSource, serverEnv, withConnection, type Target } from './target.ts';
 import { followEvents, type EventLatency } from './event-latency.ts';
+import { directPostRate, startReceiver } from './webhooks.ts';
 import { ensureWrk, runWrk } from './wrk.ts';
 
 // npm run bench: Stockroom under HTTP load from wrk, on PostgreSQL and on the embedded database,
@@ -32,7 +34,9 @@ import { ensureWrk, runWrk } from './wrk.ts';
 //   BENCH_SCALE_SECONDS 10                each measurement of the scale series
 //   BENCH_SCALE_CONNECTIONS 8             its concurrency: enough to keep the server busy, few enough
 //                                         that latency shows a request's cost rather than a queue
-//   BENCH_EVENTS        1                 0: skip the event-latency measurement (a stream followed under inbound load)
+//   BENCH_EVENTS        1                 0: skip the event measurements (a stream followed under inbound load; the
+//                                         webhook sender draining a backlog, beside direct POSTs to its receiver)
+//   BENCH_WEBHOOK_BACKLOG 5000            deliveries the webhook sender drains in its measurement
 //   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
 //   BENCH_SERVER_NODE_ARGS (none)         Node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
@@ -109,11 +113,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startServer(target: Target) {
+async function startServer(target: Target, env: Record<string, string> = {}) {
   const port = await freePort();
   const child = spawn(process.execPath, [...serverNodeArgs, 'bin/stockroom.mjs', 'serve'], {
     cwd: ROOT,
-    env: { ...serverEnv(target), PORT: String(port), LOG_LEVEL: 'warn' },
+    env: { ...serverEnv(target), ...env, PORT: String(port), LOG_LEVEL: 'warn' },
     // Its log (JSON lines on stdout) would bury the tables: the statuses counted by wrk say as much.
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -236,6 +240,62 @@ async function measure(target: Target, fixture: Fixture, scenario: Scenario, dur
 
 type Row = Awaited<ReturnType<typeof measure>>;
 
+/**
+ * The webhook sender draining a backlog, beside this process posting to the same receiver
+ * (bench/webhooks.ts). The backlog is written while no server runs — the events and their
+ * deliveries as a change writes them, then published — so that the drain alone is timed.
+ */
+async function measureWebhooks(target: Target) {
+  const receiver = await startReceiver();
+  const concurrency = Number(process.env.WEBHOOK_CONCURRENCY ?? 16);
+  const env = { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_CONCURRENCY: String(concurrency) };
+  let server = await startServer(target, env);
+  try {
+    const created = await fetch(`${server.url}/api/v1/webhooks`, {
+      method: 'POST',
+      headers: await requestHeaders(server.url),
+      body: JSON.stringify({ url: receiver.url, events: ['movement.recorded'] }),
+    });
+    if (created.status !== 201) throw new Error(`POST /webhooks answered ${created.status}: ${await created.text()}`);
+    await server.stop();
+    const backlog = Number(process.env.BENCH_WEBHOOK_BACKLOG ?? 5000);
+    const db = new Database(await openSource(target));
+    try {
+      for (let written = 0; written < backlog; written += 500) {
+        const events = Array.from({ length: Math.min(500, backlog - written) }, (_, index) => ({
+          type: 'movement.recorded' as const,
+          locationId: null,
+          data: { index: written + index },
+        }));
+        await db.transaction((tx) => insertEvents(tx, events, []));
+      }
+      while ((await db.transaction((tx) => publishEvents(tx, 1000))).pending);
+    } finally {
+      await db.close();
+    }
+    server = await startServer(target, env);
+    const deadline = Date.now() + 300_000;
+    while (receiver.received().unique < backlog && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { unique, firstMs, lastMs } = receiver.received();
+    const perSecond = unique / Math.max(0.001, (lastMs - firstMs) / 1000);
+    await server.stop();
+    const body = JSON.stringify({ type: 'movement.recorded', timestamp: new Date().toISOString(), data: { index: 0 } });
+    const limit = await directPostRate(receiver.url, body, concurrency, 5);
+    const row = {
+      backlog,
+      delivered: unique,
+      perSecond: Math.round(perSecond),
+      directPerSecond: Math.round(limit),
+      ratio: round(perSecond / limit, 2),
+    };
+    console.log(JSON.stringify({ webhooks: row }));
+    return row;
+  } finally {
+    await server.stop();
+    await receiver.close();
+  }
+}
+
 /** Event latency under the inbound load (bench/event-latency.ts). */
 async function measureEventLatency(target: Target, fixture: Fixture): Promise<EventLatency & { perSecond: number }> {
   const server = await startServer(target);
@@ -273,6 +333,7 @@ const report = {
     loadSeconds: number;
     rows: Row[];
     eventLatency?: EventLatency & { perSecond: number };
+    webhooks?: Awaited<ReturnType<typeof measureWebhooks>>;
   }[],
   scaleConnections,
   scale: [] as { ledgerLines: number; loadSeconds: number; rows: Row[] }[],
@@ -293,6 +354,8 @@ try {
     }
     if (process.env.BENCH_EVENTS !== '0') {
       run.eventLatency = await measureEventLatency(target, fixture);
+      await save();
+      run.webhooks = await measureWebhooks(target);
       await save();
     }
   }
@@ -321,6 +384,13 @@ for (const run of report.runs) {
     console.log(
       `event latency under inbound load (${e.perSecond} movements/s): ${e.delivered} of ${e.written} delivered, ` +
         `from the change's start to the stream p50 ${e.p50Ms} ms, p99 ${e.p99Ms} ms, max ${e.maxMs} ms`,
+    );
+  }
+  if (run.webhooks !== undefined) {
+    const w = run.webhooks;
+    console.log(
+      `webhooks: a backlog of ${w.backlog} deliveries drained at ${w.perSecond}/s (${w.delivered} delivered); ` +
+        `this process posting to the same receiver: ${w.directPerSecond}/s; ratio ${w.ratio}`,
     );
   }
 }
