@@ -154,7 +154,9 @@ export async function readEvents(db: Queryable, range: EventRange): Promise<Publ
 /**
  * The newest id retention may delete up to: every event published over `retentionHours` ago (by
  * the database's clock), but none an
- * undelivered webhook delivery still needs. Events are deleted as a prefix of ids, so a stream
+ * undelivered webhook delivery still needs — of an enabled webhook: a disabled one's pending
+ * deliveries wait for it only as long as their events are retained, or one forgotten webhook
+ * would keep every event from then on. Events are deleted as a prefix of ids, so a stream
  * resuming after a retained id finds every later one (see eventBounds).
  */
 export async function retentionBoundary(db: Queryable, retentionHours: number): Promise<string | null> {
@@ -163,7 +165,9 @@ export async function retentionBoundary(db: Queryable, retentionHours: number): 
        (SELECT id FROM events
         WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)
         ORDER BY published_at DESC LIMIT 1),
-       (SELECT min(e.id) - 1 FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.status = 'pending')
+       (SELECT min(e.id) - 1 FROM webhook_deliveries d
+        JOIN events e ON e.seq = d.event_seq JOIN webhooks w ON w.id = d.webhook_id
+        WHERE d.status = 'pending' AND w.enabled)
      )::text AS boundary`,
     [retentionHours],
   );

@@ -92,4 +92,20 @@ describe('event retention', () => {
       'delivered ones go with their events',
     );
   });
+
+  it("a disabled webhook's pending deliveries hold nothing back: they go with their events", async () => {
+    // The enabled one above still holds its last two events: deliver them, so that only this one counts.
+    await sql(`UPDATE webhook_deliveries SET status = 'delivered'`);
+    const webhookId = uuidv7();
+    await sql(`INSERT INTO webhooks (id, url, events, secret) VALUES ($1, 'https://example.com/off', '{stock.low}', 'whsec_x')`, [
+      webhookId,
+    ]);
+    await writeAndPublish(3);
+    await sql(`UPDATE webhooks SET enabled = false WHERE id = $1`, [webhookId]);
+    const last = Number((await h.db.connection(eventBounds)).lastId);
+    await age(0, last, 80);
+    await trimEvents(h.db, { eventsRetentionHours: 72 }, never);
+    assert.equal((await h.db.connection(eventBounds)).oldestId, null, 'every event is gone');
+    assert.equal((await sql(`SELECT 1 FROM webhook_deliveries WHERE webhook_id = $1`, [webhookId])).length, 0);
+  });
 });
