@@ -80,22 +80,33 @@ describe('what a stream is sent', () => {
 
 describe('Wake', () => {
   it('a set before the wait is not lost; a wait without a set ends at its timeout or abort', async () => {
-    const wake = new Wake();
-    const never = new AbortController().signal;
-    wake.set();
-    let started = Date.now();
-    await wake.wait(5000, never);
-    assert.ok(Date.now() - started < 100);
-    started = Date.now();
-    await wake.wait(50, never);
-    assert.ok(Date.now() - started >= 45);
-    const stop = new AbortController();
-    setTimeout(() => stop.abort(), 20);
-    started = Date.now();
-    await wake.wait(5000, stop.signal);
-    assert.ok(Date.now() - started < 1000);
-    const waiting = wake.wait(5000, never);
-    setTimeout(() => wake.set(), 10);
-    await waiting;
+    // A waiting job never keeps the process alive (its timer is unref'd): this test does, meanwhile.
+    const alive = setInterval(() => undefined, 1000);
+    try {
+      await wakeAndWait();
+    } finally {
+      clearInterval(alive);
+    }
   });
 });
+
+/** Each way a wait ends, and whether it says it was woken. */
+async function wakeAndWait() {
+  const wake = new Wake();
+  const never = new AbortController().signal;
+  wake.set();
+  let started = Date.now();
+  assert.equal(await wake.wait(5000, never), true, 'a set before the wait is kept for it');
+  assert.ok(Date.now() - started < 100);
+  started = Date.now();
+  assert.equal(await wake.wait(50, never), false, 'the timeout');
+  assert.ok(Date.now() - started >= 45);
+  const stop = new AbortController();
+  setTimeout(() => stop.abort(), 20);
+  started = Date.now();
+  assert.equal(await wake.wait(5000, stop.signal), false, 'the signal');
+  assert.ok(Date.now() - started < 1000);
+  const waiting = wake.wait(5000, never);
+  setTimeout(() => wake.set(), 10);
+  assert.equal(await waiting, true, 'a set during the wait');
+}
