@@ -156,7 +156,8 @@ export function loadConfig(env: Env = process.env): Config {
     reservationSweepS: integer(env, 'RESERVATION_SWEEP_S', 1, 1, 3600),
     eventsRetentionHours: integer(env, 'EVENTS_RETENTION_HOURS', 72, 1, 24 * 365),
     eventsHeartbeatS: integer(env, 'EVENTS_HEARTBEAT_S', 15, 1, 300),
-    eventsStreamBufferBytes: integer(env, 'EVENTS_STREAM_BUFFER_BYTES', 1_048_576, 16_384, 104_857_600),
+    // At least a catch-up page (src/services/event-feed.ts) and a socket's high-water mark, with room.
+    eventsStreamBufferBytes: integer(env, 'EVENTS_STREAM_BUFFER_BYTES', 1_048_576, 262_144, 104_857_600),
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 300_000),
     webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 8, 1, 100),
     webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5000, 1, 86_400_000),

@@ -18,7 +18,8 @@ export function responseSink(response: ServerResponse, bufferBytes: number): Eve
       return false;
     },
     drained() {
-      if (ended() || response.writableLength === 0) return Promise.resolve();
+      // 'drain' comes only after a write that passed the high-water mark; below it, nothing waits.
+      if (ended() || !response.writableNeedDrain) return Promise.resolve();
       return new Promise((resolve) => {
         const done = () => {
           response.off('drain', done);

@@ -14,7 +14,7 @@ import { Wake } from '../jobs/wake.ts';
 
 /** Events read at once: by the feed for every stream, and by a stream catching up. */
 const FEED_PAGE = 1000;
-const CATCH_UP_PAGE = 500;
+const CATCH_UP_PAGE = 200;
 /** After a failed read (the database out of reach), the feed tries again after this. */
 const READ_RETRY_MS = 1000;
 
