@@ -76,6 +76,8 @@ export async function insertEvents(tx: Transaction, events: readonly NewEvent[],
 export interface Publication {
   /** How many events this run numbered. */
   published: number;
+  /** The last id given, by this run or before it (as NOTIFY carries it); undefined when another publisher held the lock. */
+  lastId?: string;
   /** Whether unpublished events are left: more than one batch, or written by transactions still running (or another publisher holds the lock). */
   pending: boolean;
 }
@@ -111,7 +113,7 @@ export async function publishEvents(tx: Transaction, limit: number): Promise<Pub
     `SELECT last_id::text AS "lastId", EXISTS (SELECT 1 FROM events WHERE id IS NULL) AS pending FROM event_counter`,
   );
   if (published.length > 0) await tx.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, state!.lastId]);
-  return { published: published.length, pending: state!.pending };
+  return { published: published.length, lastId: state!.lastId, pending: state!.pending };
 }
 
 export interface EventBounds {

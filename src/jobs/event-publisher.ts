@@ -37,7 +37,7 @@ export function eventPublisherJob(db: Database, feed: EventFeed, settings: { dbP
     intervalMs: RESTART_MS,
     firstRunMs: 0,
     async run(signal) {
-      const listening = db.listen(EVENTS_CHANNEL, { message: () => feed.published(), gap: () => feed.published() });
+      const listening = db.listen(EVENTS_CHANNEL, { message: (lastId) => feed.published(lastId), gap: () => feed.published() });
       let retryMs = PENDING_RETRY_MS;
       let yieldedSince: number | undefined;
       try {
@@ -56,9 +56,9 @@ export function eventPublisherJob(db: Database, feed: EventFeed, settings: { dbP
             }
           }
           yieldedSince = undefined;
-          const { published, pending } = await db.transaction((tx) => publishEvents(tx, PUBLISH_BATCH), { signal });
-          // On PostgreSQL its NOTIFY comes back too; on PGlite nothing else would tell the feed.
-          if (published > 0) feed.published();
+          const { published, lastId, pending } = await db.transaction((tx) => publishEvents(tx, PUBLISH_BATCH), { signal });
+          // On PostgreSQL its NOTIFY comes back too (and asks for no second read); on PGlite nothing else would tell the feed.
+          if (published > 0) feed.published(lastId);
           if (published === PUBLISH_BATCH) continue;
           due = (await feed.publisherWake.wait(pending ? retryMs : IDLE_POLL_MS, signal)) || pending;
           retryMs = pending ? Math.min(retryMs * 2, IDLE_POLL_MS) : PENDING_RETRY_MS;

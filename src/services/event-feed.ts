@@ -86,9 +86,15 @@ export class EventFeed {
     this.publisherWake.set();
   }
 
-  /** Events were published, here or on another instance (or notifications may have been missed). */
-  published(): void {
+  /**
+   * Events were published, here or on another instance, up to `lastId` (or notifications may
+   * have been missed: then it is not given). On PostgreSQL this instance's own publications are
+   * told twice, in-process at once and by their NOTIFY a moment later: the second asks for
+   * nothing the feed has not read.
+   */
+  published(lastId?: string): void {
     for (const listener of this.#publishedListeners) listener();
+    if (lastId !== undefined && !this.#reading && this.#position !== undefined && BigInt(lastId) <= this.#position) return;
     void this.#read();
   }
 
