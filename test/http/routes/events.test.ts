@@ -3,6 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { trimEvents } from '../../../src/jobs/event-retention.ts';
 import { assertProblem } from '../../support/assertions.ts';
+import { publishAll } from '../../support/events.ts';
 import { openEventStream, type EventStreamClient, type StreamMessage } from '../../support/event-stream.ts';
 import { createLocation, createProduct, createUser, recordMovement, stockUp } from '../../support/factories.ts';
 import { api, createHarness, listen, TEST_ADMIN, type Harness } from '../../support/helpers.ts';
@@ -26,18 +27,9 @@ afterEach(() => {
 
 const sql = <Row = any>(text: string, params: unknown[] = []) => h.db.connection((db) => db.query<Row>(text, params));
 
-/** Waits until every committed event is published: a stream started now begins after them. */
-async function published() {
-  for (;;) {
-    const [{ waiting }] = await sql<{ waiting: boolean }>('SELECT EXISTS (SELECT 1 FROM events WHERE id IS NULL) AS waiting');
-    if (!waiting) return;
-    await sleep(5);
-  }
-}
-
 /** A stream from now: after every event of what the test did before. */
 async function stream(query = '', headers: Record<string, string> = h.auth): Promise<EventStreamClient> {
-  await published();
+  await publishAll(h.db); // what the test did before is published: the stream starts after it
   // Its headers come once its start is fixed: whatever the test does next comes after it.
   const client = await openEventStream(`${base}/api/v1/events${query}`, headers);
   open.push(client);
