@@ -13,13 +13,14 @@ export const STOCK_COUNT_COLUMNS = ['sku', 'countedQuantity', 'expectedOnHand'] 
  * is written with a leading apostrophe, which spreadsheets show as text and do not evaluate.
  * Only text is guarded: numbers Stockroom writes itself (a negative quantity) stay numbers.
  */
-const FORMULA_START = /^[=+\-@\t\r]/;
+const FORMULA_START = /^'*[=+\-@\t\r]/;
 
+/** A text that already starts with apostrophes before such a character gets one more, so that the import can tell. */
 export function guardCell(text: string): string {
   return FORMULA_START.test(text) ? `'${text}` : text;
 }
 
-/** The import's side of `guardCell`: an apostrophe before a formula character is the guard's, and is removed. */
+/** The import's side of `guardCell`: the first apostrophe before a formula character is the guard's, and is removed. */
 export function unguardCell(text: string): string {
   return text.startsWith("'") && FORMULA_START.test(text.slice(1)) ? text.slice(1) : text;
 }
