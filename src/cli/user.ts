@@ -3,11 +3,12 @@ import type { Database } from '../db/database.ts';
 import { findLocationsByCodeOrId } from '../db/locations.ts';
 import { ROLES, type Role } from '../domain/access.ts';
 import { createUser, resetPassword } from '../services/users.ts';
+import { EXIT_OK, UsageError, onDatabase, type Command, type Invocation } from './command.ts';
 
-export const USER_USAGE = `  user create --email <address> --role <${ROLES.join('|')}> [--name <name>] [--location <code or id>]...
+export const USER_CREATE_USAGE = `user create --email <address> --role <${ROLES.join('|')}> [--name <name>] [--location <code or id>]...
                    create a user (e.g. the first admin); the password comes from
-                   STOCKROOM_USER_PASSWORD, or a random one is made and printed once
-  user reset-password --email <address>
+                   STOCKROOM_USER_PASSWORD, or a random one is made and printed once`;
+export const USER_RESET_USAGE = `user reset-password --email <address>
                    set a user's password (a lost one, such as the demo admin's) and end its
                    sessions; the password comes as for user create`;
 
@@ -86,3 +87,41 @@ export function userCommand(
     return `created ${user.role} ${user.email} (id ${user.id})${shownOnce(chosen)}`;
   };
 }
+
+async function runUserCommand(subcommand: 'create' | 'reset-password', { values, config }: Invocation): Promise<number> {
+  // The options are checked before any database is opened; a bad one, or an unknown location,
+  // is a wrong command line.
+  const usage = (error: unknown) => (error instanceof RangeError ? new UsageError(error.message) : error);
+  let step: ReturnType<typeof userCommand>;
+  try {
+    step = userCommand(subcommand, values as UserOptions, process.env.STOCKROOM_USER_PASSWORD);
+  } catch (error) {
+    throw usage(error);
+  }
+  try {
+    console.log(await onDatabase(config(), step));
+  } catch (error) {
+    throw usage(error);
+  }
+  return EXIT_OK;
+}
+
+export const userCommands: Command[] = [
+  {
+    name: 'user create',
+    usage: USER_CREATE_USAGE,
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      role: { type: 'string' },
+      location: { type: 'string', multiple: true },
+    },
+    run: (invocation) => runUserCommand('create', invocation),
+  },
+  {
+    name: 'user reset-password',
+    usage: USER_RESET_USAGE,
+    options: { email: { type: 'string' } },
+    run: (invocation) => runUserCommand('reset-password', invocation),
+  },
+];

@@ -72,7 +72,7 @@ describe('stockroom user create', () => {
       env: { ...process.env, ...env, LOG_LEVEL: 'silent' },
     });
 
-  it('creates an admin with a generated password shown once, or with STOCKROOM_USER_PASSWORD; refuses bad options with exit 64', async () => {
+  it('creates an admin with a generated password shown once, or with STOCKROOM_USER_PASSWORD; refuses bad options with exit 2', async () => {
     const t = await createTestDatabase();
     if (t.db.kind === 'pglite') await t.db.close();
     try {
@@ -92,12 +92,12 @@ describe('stockroom user create', () => {
       ]) {
         await assert.rejects(
           run(args, t.env),
-          (error: { code: number; stderr: string }) => error.code === 64 && /needs --/.test(error.stderr),
+          (error: { code: number; stderr: string }) => error.code === 2 && /needs --/.test(error.stderr),
         );
       }
       await assert.rejects(
         run(['--email', 'FIRST@example.com', '--role', 'viewer'], t.env),
-        (error: { code: number; stderr: string }) => error.code === 1 && /a user with this email already exists/.test(error.stderr),
+        (error: { code: number; stderr: string }) => error.code === 2 && /a user with this email already exists/.test(error.stderr),
       );
       const db =
         t.db.kind === 'pglite' ? new Database(await createPgliteSource({ dataDir: t.config.dataDir, acquireTimeoutMs: 5000 })) : t.db;
@@ -128,16 +128,20 @@ async function withDatabase<T>(t: TestDatabase, work: (db: Database) => Promise<
   }
 }
 
-/** Fails unless the command failed with this exit code and one line on stderr, no stack; gives the line. */
+/**
+ * Fails unless the command failed with this exit code and one line on stderr — followed, for a
+ * wrong command line, by the command's usage — and no stack; gives the line.
+ */
 async function refusal(running: Promise<unknown>, code: number): Promise<string> {
   const error = (await running.then(
     () => assert.fail('the command succeeded'),
     (failure: unknown) => failure,
   )) as { code: number; stderr: string };
   assert.equal(error.code, code, error.stderr);
-  const lines = error.stderr.split('\n').filter((line) => line.trim() !== '');
-  assert.equal(lines.length, 1, `one line on stderr: ${error.stderr}`);
-  return lines[0]!;
+  const [line, ...usage] = error.stderr.split('\n').filter((text) => text.trim() !== '');
+  assert.ok(usage.length === 0 || usage[0] === 'usage:', `one line on stderr, and the usage: ${error.stderr}`);
+  assert.ok(!/^\s+at /m.test(error.stderr), `no stack: ${error.stderr}`);
+  return line!;
 }
 
 describe('stockroom user create, with locations and checks', () => {
@@ -180,7 +184,7 @@ describe('stockroom user create, with locations and checks', () => {
     );
   });
 
-  it('refuses unknown locations in one line naming them, with exit 64, and creates nobody', async () => {
+  it('refuses unknown locations in one line naming them, with exit 2, and creates nobody', async () => {
     const line = await refusal(
       run(
         [
@@ -197,7 +201,7 @@ describe('stockroom user create, with locations and checks', () => {
         ],
         t.env,
       ),
-      64,
+      2,
     );
     assert.match(line, /^stockroom: no location has the code or id "WH9", "0190a0b0-0000-7000-8000-000000000000"/);
     const count = await withDatabase(t, (db) =>
@@ -207,9 +211,9 @@ describe('stockroom user create, with locations and checks', () => {
   });
 
   it('says what is wrong with an --email that was given, and with an unknown option', async () => {
-    assert.match(await refusal(run(['--email', 'bad', '--role', 'admin'], t.env), 64), /^stockroom: --email "bad" is not an email address/);
+    assert.match(await refusal(run(['--email', 'bad', '--role', 'admin'], t.env), 2), /^stockroom: --email "bad" is not an email address/);
     assert.match(
-      await refusal(run(['--email', 'a@example.com', '--role', 'admin', '--colour', 'red'], t.env), 64),
+      await refusal(run(['--email', 'a@example.com', '--role', 'admin', '--colour', 'red'], t.env), 2),
       /^stockroom: .*--colour/,
     );
   });
@@ -258,7 +262,7 @@ describe('stockroom user reset-password', () => {
         assert.equal(again.user.id, user.id);
       });
 
-      const line = await refusal(run(['--email', 'nobody@example.com'], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' }), 1);
+      const line = await refusal(run(['--email', 'nobody@example.com'], { ...t.env, STOCKROOM_USER_PASSWORD: 'a chosen password' }), 2);
       assert.equal(line, 'stockroom: no user has the email nobody@example.com');
     } finally {
       await t.destroy();

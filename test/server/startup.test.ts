@@ -36,7 +36,7 @@ function stockroom(args: string[], env: Record<string, string>): Promise<Run> {
 
 /** Asserts that the run failed with exactly one line on stderr, no stack trace, and gives the line. */
 function oneLineFailure(run: Run): string {
-  assert.notEqual(run.code, 0, `a non-zero exit: ${run.stderr}`);
+  assert.equal(run.code, 2, `exit 2, a failure that stopped the command: ${run.stderr}`);
   const lines = run.stderr.split('\n').filter((line) => line.trim() !== '');
   assert.equal(lines.length, 1, `one line on stderr, got ${JSON.stringify(run.stderr)}`);
   assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
