@@ -47,8 +47,11 @@ export const openapi = fp(
           title: 'Stockroom API',
           version: '1.0.0',
           description: API_DESCRIPTION,
+          license: { name: 'MIT', identifier: 'MIT' },
         },
-        servers: [],
+        // Relative: the server that serves this document (OpenAPI 3.1, 4.8.5.1), wherever it runs, and
+        // the paths carry /api/v1. A generated client takes the host as its base URL (openapi-fetch's baseUrl).
+        servers: [{ url: '/', description: 'The server that serves this document' }],
         components: {
           securitySchemes: {
             bearer: { type: 'http', scheme: 'bearer', description: 'A session token from /api/v1/auth/login, or an API token' },
@@ -66,7 +69,8 @@ export const openapi = fp(
           { name: 'users', description: 'Users and roles (admin only)' },
           { name: 'catalog', description: 'Categories and products' },
           { name: 'locations', description: 'Stores and warehouses' },
-          { name: 'stock', description: 'Levels and the movement ledger' },
+          { name: 'stock', description: 'Levels, the movement ledger and reservations' },
+          { name: 'events', description: 'Every change, as server-sent events' },
           { name: 'webhooks', description: 'Webhooks and their deliveries (admin only)' },
           { name: 'operations', description: 'Health, readiness, metrics' },
         ],
