@@ -65,7 +65,7 @@ export const openapi = fp(
           description: API_DESCRIPTION,
           license: { name: 'MIT', identifier: 'MIT' },
         },
-        // Relative: the server that serves this document (OpenAPI 3.1, 4.8.5.1), wherever it runs, and
+        // Relative: the server that serves this document (OpenAPI 3.1, Server Object), wherever it runs, and
         // the paths carry /api/v1. A generated client takes the host as its base URL (openapi-fetch's baseUrl).
         servers: [{ url: '/', description: 'The server that serves this document' }],
         components: {
