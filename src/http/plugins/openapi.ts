@@ -7,6 +7,22 @@ import fp from 'fastify-plugin';
 // from the routes' own schemas: the ones that validate requests and serialise answers. The
 // document needs no database, so scripts/openapi.ts prints it from an app that has none.
 
+// Every route gives its schema an operationId (camelCase verb and noun, unique, stable: generated
+// clients name their methods with it), tags, a summary and its 4xx answers (problems(...)):
+// test/http/openapi.test.ts holds the document to Redocly's recommended rules and type-checks a
+// client generated from it.
+//
+// A body or an answer that is not JSON is described by media type, with the helpers of
+// schemas/common.ts, so that generators see a form, a CSV or bytes rather than a JSON object:
+// - an upload: `body: multipartFile({ description })`, a multipart/form-data part `file` (binary);
+// - a CSV: `body: csvBody(description)`, text/csv (spread its `content` beside an
+//   'application/json' schema for a route that takes both);
+// - answers: `response: { 200: csvResponse(description) }` or `binaryResponse(['image/webp'], description)`.
+// A body schema keyed by media type is validated for the request's type only, and one that is not
+// JSON not at all (src/http/validator.ts): its route streams and checks it itself. Fastify needs a
+// content-type parser for the type (@fastify/multipart, or addContentTypeParser('text/csv', …)).
+// Don't use `consumes`: Fastify would validate every body against the one schema.
+
 // The first thing /docs shows. A session cookie set by trying out the login here is not enough to
 // write: cookie-authenticated writes need the X-CSRF-Token header, which this page doesn't send.
 const API_DESCRIPTION = `Products, locations, stock levels and an immutable movement ledger.
@@ -47,8 +63,11 @@ export const openapi = fp(
           title: 'Stockroom API',
           version: '1.0.0',
           description: API_DESCRIPTION,
+          license: { name: 'MIT', identifier: 'MIT' },
         },
-        servers: [],
+        // Relative: the server that serves this document (OpenAPI 3.1, Server Object), wherever it runs, and
+        // the paths carry /api/v1. A generated client takes the host as its base URL (openapi-fetch's baseUrl).
+        servers: [{ url: '/', description: 'The server that serves this document' }],
         components: {
           securitySchemes: {
             bearer: { type: 'http', scheme: 'bearer', description: 'A session token from /api/v1/auth/login, or an API token' },
@@ -66,7 +85,8 @@ export const openapi = fp(
           { name: 'users', description: 'Users and roles (admin only)' },
           { name: 'catalog', description: 'Categories and products' },
           { name: 'locations', description: 'Stores and warehouses' },
-          { name: 'stock', description: 'Levels and the movement ledger' },
+          { name: 'stock', description: 'Levels, the movement ledger and reservations' },
+          { name: 'events', description: 'Every change, as server-sent events' },
           { name: 'webhooks', description: 'Webhooks and their deliveries (admin only)' },
           { name: 'operations', description: 'Health, readiness, metrics' },
         ],

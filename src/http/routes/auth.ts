@@ -34,6 +34,7 @@ export async function authRoutes(app: App, { loginPolicy }: Pick<RouteOptions, '
     {
       config: { access: 'public' },
       schema: {
+        operationId: 'login',
         tags: ['auth'],
         summary: 'Log in with email and password',
         description:
@@ -54,7 +55,12 @@ export async function authRoutes(app: App, { loginPolicy }: Pick<RouteOptions, '
     '/auth/logout',
     {
       config: { access: 'self' },
-      schema: { tags: ['auth'], summary: 'End the current session', response: { 204: Type.Null(), ...problems(401, 403) } },
+      schema: {
+        operationId: 'logout',
+        tags: ['auth'],
+        summary: 'End the current session',
+        response: { 204: Type.Null(), ...problems(401, 403) },
+      },
     },
     async (request, reply) => {
       await auth.logout(request.ctx);
@@ -67,7 +73,7 @@ export async function authRoutes(app: App, { loginPolicy }: Pick<RouteOptions, '
     '/me',
     {
       config: { access: 'self' },
-      schema: { tags: ['auth'], summary: 'The current user', response: { 200: Type.Ref('User'), ...problems(401) } },
+      schema: { operationId: 'getMe', tags: ['auth'], summary: 'The current user', response: { 200: Type.Ref('User'), ...problems(401) } },
     },
     (request) => users.getUser(request.ctx, request.ctx.actor!.id),
   );
@@ -77,6 +83,7 @@ export async function authRoutes(app: App, { loginPolicy }: Pick<RouteOptions, '
     {
       config: { access: 'self' },
       schema: {
+        operationId: 'updateMe',
         tags: ['auth'],
         summary: 'Change your own name or password',
         description:

@@ -12,6 +12,7 @@ export async function categoryRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'listCategories',
         tags: ['catalog'],
         summary: 'List categories',
         querystring: CategoryQuerySchema,
@@ -26,6 +27,7 @@ export async function categoryRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'createCategory',
         tags: ['catalog'],
         summary: 'Create a category',
         body: CreateCategorySchema,
@@ -39,7 +41,13 @@ export async function categoryRoutes(app: App) {
     '/categories/:id',
     {
       config: { access: 'read' },
-      schema: { tags: ['catalog'], summary: 'Get a category', params: IdParams, response: { 200: Category, ...problems(401, 403, 404) } },
+      schema: {
+        operationId: 'getCategory',
+        tags: ['catalog'],
+        summary: 'Get a category',
+        params: IdParams,
+        response: { 200: Category, ...problems(401, 403, 404) },
+      },
     },
     (request) => service.getCategory(request.ctx, request.params.id),
   );
@@ -49,6 +57,7 @@ export async function categoryRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'updateCategory',
         tags: ['catalog'],
         summary: 'Rename or move a category',
         params: IdParams,
@@ -64,6 +73,7 @@ export async function categoryRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'deleteCategory',
         tags: ['catalog'],
         summary: 'Delete an empty category',
         params: IdParams,

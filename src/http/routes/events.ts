@@ -34,6 +34,7 @@ export async function eventRoutes(app: App, { events, streams }: Pick<RouteOptio
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'streamEvents',
         tags: ['events'],
         summary: 'Follow the events (server-sent events)',
         description:

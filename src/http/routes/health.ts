@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import type { Database } from '../../db/database.ts';
 import { isMigrated } from '../../db/migrate.ts';
 import { sendProblem } from '../problems.ts';
@@ -8,12 +9,30 @@ import { sendProblem } from '../problems.ts';
 /** How long /readyz waits for the database before calling it unreachable. */
 const READINESS_TIMEOUT_MS = 2000;
 
+const Status = (status: string) => Type.Object({ status: Type.Literal(status) }, { description: `The probe answers "${status}"` });
+
 export async function healthRoutes(app: FastifyInstance, { db }: { db: Database }) {
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is running' } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['operations'], summary: 'The database answers and is migrated' } }, async (request, reply) => {
-    const signal = AbortSignal.any([request.abortSignal, AbortSignal.timeout(READINESS_TIMEOUT_MS)]);
-    const ready = await isMigrated(db, signal).catch(() => false);
-    if (!ready) return sendProblem(reply, 503, 'unavailable', 'the database is unreachable or not migrated', {}, 1);
-    return { status: 'ready' };
-  });
+  app.get(
+    '/healthz',
+    { schema: { operationId: 'getHealth', tags: ['operations'], summary: 'The process is running', response: { 200: Status('ok') } } },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        operationId: 'getReadiness',
+        tags: ['operations'],
+        summary: 'The database answers and is migrated',
+        description: 'Otherwise 503, with a problem document (code unavailable).',
+        response: { 200: Status('ready') },
+      },
+    },
+    async (request, reply) => {
+      const signal = AbortSignal.any([request.abortSignal, AbortSignal.timeout(READINESS_TIMEOUT_MS)]);
+      const ready = await isMigrated(db, signal).catch(() => false);
+      if (!ready) return sendProblem(reply, 503, 'unavailable', 'the database is unreachable or not migrated', {}, 1);
+      return { status: 'ready' };
+    },
+  );
 }

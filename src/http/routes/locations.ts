@@ -12,6 +12,7 @@ export async function locationRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'listLocations',
         tags: ['locations'],
         summary: 'List locations',
         querystring: LocationQuerySchema,
@@ -26,6 +27,7 @@ export async function locationRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'createLocation',
         tags: ['locations'],
         summary: 'Create a location',
         body: CreateLocationSchema,
@@ -39,7 +41,13 @@ export async function locationRoutes(app: App) {
     '/locations/:id',
     {
       config: { access: 'read' },
-      schema: { tags: ['locations'], summary: 'Get a location', params: IdParams, response: { 200: Location, ...problems(401, 403, 404) } },
+      schema: {
+        operationId: 'getLocation',
+        tags: ['locations'],
+        summary: 'Get a location',
+        params: IdParams,
+        response: { 200: Location, ...problems(401, 403, 404) },
+      },
     },
     (request) => service.getLocation(request.ctx, request.params.id),
   );
@@ -49,6 +57,7 @@ export async function locationRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'updateLocation',
         tags: ['locations'],
         summary: 'Change or archive a location',
         params: IdParams,

@@ -12,6 +12,7 @@ export async function movementRoutes(app: App, { idempotencyKeyTtlHours }: Pick<
     {
       config: { access: 'stock:write' },
       schema: {
+        operationId: 'recordMovement',
         tags: ['stock'],
         summary: 'Record a movement',
         description:
@@ -38,6 +39,7 @@ export async function movementRoutes(app: App, { idempotencyKeyTtlHours }: Pick<
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'listMovements',
         tags: ['stock'],
         summary: 'The movement history, newest first',
         description: 'from is inclusive and to exclusive; a date as to includes that whole UTC day. from after to is refused (422).',
@@ -56,6 +58,7 @@ export async function movementRoutes(app: App, { idempotencyKeyTtlHours }: Pick<
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'getMovement',
         tags: ['stock'],
         summary: 'Get a movement',
         params: IdParams,

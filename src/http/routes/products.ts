@@ -12,6 +12,7 @@ export async function productRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'listProducts',
         tags: ['catalog'],
         summary: 'List and search products',
         querystring: ProductQuerySchema,
@@ -26,6 +27,7 @@ export async function productRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'createProduct',
         tags: ['catalog'],
         summary: 'Create a product',
         body: CreateProductSchema,
@@ -40,6 +42,7 @@ export async function productRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'lookupProduct',
         tags: ['catalog'],
         summary: 'Find the one product a scanned barcode or typed SKU identifies',
         description:
@@ -59,6 +62,7 @@ export async function productRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'getProduct',
         tags: ['catalog'],
         summary: 'Get a product with its category',
         params: IdParams,
@@ -73,6 +77,7 @@ export async function productRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'updateProduct',
         tags: ['catalog'],
         summary: 'Change a product',
         params: IdParams,
@@ -88,6 +93,7 @@ export async function productRoutes(app: App) {
     {
       config: { access: 'catalog:write' },
       schema: {
+        operationId: 'archiveProduct',
         tags: ['catalog'],
         summary: 'Archive a product',
         description: 'Products are never deleted, since the ledger refers to them: this archives it and answers the archived product.',

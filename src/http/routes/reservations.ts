@@ -13,6 +13,7 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
     {
       config: { access: 'stock:write' },
       schema: {
+        operationId: 'createReservation',
         tags: ['stock'],
         summary: 'Reserve stock',
         description:
@@ -40,6 +41,7 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'listReservations',
         tags: ['stock'],
         summary: 'The reservations, newest first',
         querystring: ReservationQuerySchema,
@@ -54,6 +56,7 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'getReservation',
         tags: ['stock'],
         summary: 'Get a reservation',
         params: IdParams,
@@ -68,6 +71,7 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
     {
       config: { access: 'stock:write' },
       schema: {
+        operationId: 'fulfilReservation',
         tags: ['stock'],
         summary: 'Fulfil a reservation',
         description:
@@ -96,6 +100,7 @@ export async function reservationRoutes(app: App, { idempotencyKeyTtlHours }: Pi
     {
       config: { access: 'stock:write' },
       schema: {
+        operationId: 'cancelReservation',
         tags: ['stock'],
         summary: 'Cancel a reservation',
         description: 'Releases its hold; a reservation that is not active, or past its expiresAt, is refused with 409.',

@@ -12,6 +12,7 @@ export async function stockRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'listStock',
         tags: ['stock'],
         summary: 'Stock levels',
         querystring: StockQuerySchema,
@@ -31,6 +32,7 @@ export async function stockRoutes(app: App) {
     {
       config: { access: 'read' },
       schema: {
+        operationId: 'getProductStock',
         tags: ['stock'],
         summary: "A product's level at every location, and the total",
         params: IdParams,

@@ -12,6 +12,7 @@ export async function tokenRoutes(app: App) {
     {
       config,
       schema: {
+        operationId: 'createToken',
         tags: ['auth'],
         summary: 'Create an API token',
         description:
@@ -37,6 +38,7 @@ export async function tokenRoutes(app: App) {
     {
       config,
       schema: {
+        operationId: 'listTokens',
         tags: ['auth'],
         summary: 'List API tokens',
         description: "Your own live tokens; an admin sees everyone's (filter with userId).",
@@ -52,6 +54,7 @@ export async function tokenRoutes(app: App) {
     {
       config,
       schema: {
+        operationId: 'revokeToken',
         tags: ['auth'],
         summary: 'Revoke an API token',
         params: IdParams,

@@ -13,6 +13,7 @@ export async function userRoutes(app: App) {
     {
       config,
       schema: {
+        operationId: 'listUsers',
         tags: ['users'],
         summary: 'List users',
         querystring: UserQuerySchema,
@@ -27,6 +28,7 @@ export async function userRoutes(app: App) {
     {
       config,
       schema: {
+        operationId: 'createUser',
         tags: ['users'],
         summary: 'Create a user',
         body: CreateUserSchema,
@@ -40,7 +42,13 @@ export async function userRoutes(app: App) {
     '/users/:id',
     {
       config,
-      schema: { tags: ['users'], summary: 'Get a user', params: IdParams, response: { 200: User, ...problems(401, 403, 404) } },
+      schema: {
+        operationId: 'getUser',
+        tags: ['users'],
+        summary: 'Get a user',
+        params: IdParams,
+        response: { 200: User, ...problems(401, 403, 404) },
+      },
     },
     (request) => service.getUser(request.ctx, request.params.id),
   );
@@ -50,6 +58,7 @@ export async function userRoutes(app: App) {
     {
       config,
       schema: {
+        operationId: 'updateUser',
         tags: ['users'],
         summary: 'Change, disable or re-enable a user',
         description: "Disabling ends the user's sessions and API tokens at once; a new password ends its sessions.",

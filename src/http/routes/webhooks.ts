@@ -21,6 +21,7 @@ export async function webhookRoutes(app: App, { webhookAllowPrivateNetworks }: P
     {
       config,
       schema: {
+        operationId: 'createWebhook',
         tags: ['webhooks'],
         summary: 'Create a webhook',
         description:
@@ -39,6 +40,7 @@ export async function webhookRoutes(app: App, { webhookAllowPrivateNetworks }: P
     {
       config,
       schema: {
+        operationId: 'listWebhooks',
         tags: ['webhooks'],
         summary: 'The webhooks, newest first',
         querystring: WebhookQuerySchema,
@@ -53,6 +55,7 @@ export async function webhookRoutes(app: App, { webhookAllowPrivateNetworks }: P
     {
       config,
       schema: {
+        operationId: 'getWebhook',
         tags: ['webhooks'],
         summary: 'Get a webhook',
         params: IdParams,
@@ -67,6 +70,7 @@ export async function webhookRoutes(app: App, { webhookAllowPrivateNetworks }: P
     {
       config,
       schema: {
+        operationId: 'updateWebhook',
         tags: ['webhooks'],
         summary: 'Change, disable or rotate the secret of a webhook',
         description:
@@ -85,6 +89,7 @@ export async function webhookRoutes(app: App, { webhookAllowPrivateNetworks }: P
     {
       config,
       schema: {
+        operationId: 'deleteWebhook',
         tags: ['webhooks'],
         summary: 'Delete a webhook',
         description: 'Its deliveries, sent or not, and their log go with it.',
@@ -103,6 +108,7 @@ export async function webhookRoutes(app: App, { webhookAllowPrivateNetworks }: P
     {
       config,
       schema: {
+        operationId: 'listWebhookDeliveries',
         tags: ['webhooks'],
         summary: "A webhook's deliveries, newest first, with the log of their attempts",
         params: IdParams,

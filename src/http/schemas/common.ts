@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Type, type TLiteral, type TSchema, type TUnion } from 'typebox';
 
 // Shapes shared by every resource. Bounds are part of the contract: every string, number and
@@ -105,3 +106,38 @@ export const problems = (...statuses: number[]) =>
       { description: 'A problem document', content: { 'application/problem+json': { schema: Type.Ref('Problem') } } },
     ]),
   );
+
+// Bodies and answers that are not JSON, described so that generated clients can send and read
+// them (the recipe: src/http/plugins/openapi.ts). Fastify validates a body by its media type and
+// validates none that is not JSON (src/http/validator.ts): its route streams and checks it, from
+// request.file() or the raw request, so the body's static type says nothing can be read from it.
+// An answer's static type is what a route may send for it: text, bytes, or a stream of them.
+
+/** What a route sends as a CSV or binary answer. */
+export type SentBytes = string | Uint8Array | Readable;
+
+/** A request body that is one uploaded file, the multipart/form-data part named `field`. */
+export const multipartFile = ({ field = 'file', description }: { field?: string; description: string }) => ({
+  content: {
+    'multipart/form-data': { schema: Type.Unsafe<unknown>(Type.Object({ [field]: Type.String({ format: 'binary', description }) })) },
+  },
+});
+
+/** A request body that is a CSV file (text/csv, UTF-8, a header line first). */
+export const csvBody = (description: string) => ({
+  content: { 'text/csv': { schema: Type.Unsafe<unknown>(Type.String({ description })) } },
+});
+
+/** An answer that is a CSV file: the value of one status in a route's `response`. */
+export const csvResponse = (description: string) => ({
+  description,
+  content: { 'text/csv': { schema: Type.Unsafe<SentBytes>(Type.String()) } },
+});
+
+/** An answer that is bytes of one of `mediaTypes` (image/webp, …): the value of one status in a route's `response`. */
+export const binaryResponse = (mediaTypes: readonly string[], description: string) => ({
+  description,
+  content: Object.fromEntries(
+    mediaTypes.map((mediaType) => [mediaType, { schema: Type.Unsafe<SentBytes>(Type.String({ format: 'binary' })) }]),
+  ),
+});
