@@ -17,13 +17,24 @@ export interface PgliteOptions {
 }
 
 const INT8_OID = 20;
+const BYTEA_OID = 17;
+
+// PGlite's own bytea conversions go through a JavaScript string per byte: 5 s for a 5 MiB value
+// written and 0.7 s read, all on the event loop (measured here). Node's hex codec does it in
+// native code (a few milliseconds for the same value).
+const byteaText = (value: unknown): string => {
+  assert.ok(value instanceof Uint8Array, 'a bytea parameter is a Uint8Array');
+  return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+};
+const byteaValue = (text: string): Buffer => Buffer.from(text.slice(2), 'hex');
 
 export async function createPgliteSource(options: PgliteOptions): Promise<ConnectionSource> {
   const unlock = options.dataDir === undefined ? () => undefined : lockDataDir(options.dataDir);
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(options.dataDir ?? 'memory://', {
-      parsers: { [INT8_OID]: (value: string) => Number(value) },
+      parsers: { [INT8_OID]: (value: string) => Number(value), [BYTEA_OID]: byteaValue },
+      serializers: { [BYTEA_OID]: byteaText },
       loadDataDir: options.loadDataDir,
     });
   } catch (error) {
