@@ -83,6 +83,9 @@ export async function imageRoutes(app: App, { uploads }: Pick<RouteOptions, 'upl
             throw validationFailed([{ path: '/file', message: 'is required' }], `the form's file is in the field "${part.fieldname}"; send it in "file"`);
           }
           const file = part.file;
+          // The parser says when the limit is passed, but ends the file only when its part ends (at
+          // the end of the body): the upload fails at once instead, while the client is still sending.
+          file.once('limit', () => file.destroy(new AppError('payload_too_large', `the file is larger than ${uploads.maxBytes} bytes (UPLOAD_MAX_BYTES)`)));
           return await service.uploadProductImage(
             request.ctx,
             request.params.id,
