@@ -139,7 +139,10 @@ const damaged = () => validationFailed([{ path: '/file', message: 'is a damaged 
  * thumbnail that fits in THUMBNAIL_SIDE_PX × THUMBNAIL_SIDE_PX: WebP is the smallest of the three
  * at a thumbnail's size and keeps a PNG's transparency, and every current browser shows it.
  */
-export async function encodeImage(path: string, contentType: ImageContentType): Promise<{ image: EncodedPicture; thumbnail: EncodedPicture }> {
+export async function encodeImage(
+  path: string,
+  contentType: ImageContentType,
+): Promise<{ image: EncodedPicture; thumbnail: EncodedPicture }> {
   // failOn 'error' (not sharp's default 'warning'): a truncated or corrupt image fails, a
   // camera's harmless quirk does not.
   const input = { limitInputPixels: IMAGE_PIXELS_MAX, failOn: 'error' } as const;

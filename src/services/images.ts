@@ -60,9 +60,7 @@ function matches(ifNoneMatch: string | undefined, tag: string): boolean {
   });
 }
 
-export type ServedPicture =
-  | { notModified: true; etag: string }
-  | { notModified: false; etag: string; contentType: string; bytes: Buffer };
+export type ServedPicture = { notModified: true; etag: string } | { notModified: false; etag: string; contentType: string; bytes: Buffer };
 
 /**
  * One variant of the product's image, if `imageId` is its current one (an old or unknown id is

@@ -160,7 +160,10 @@ describe('uploads answered while the client is still sending (server process)', 
         assert.match(answer.text, new RegExp(`"code":"${code}"`));
         assert.match(answer.text, /\r\ncontent-type: application\/problem\+json/i);
         // Answered as soon as the limit was passed or the first bytes were seen, not at the end.
-        assert.ok(answer.sentBeforeAnswer < form.payload.length, `answered after ${answer.sentBeforeAnswer} of ${form.payload.length} bytes`);
+        assert.ok(
+          answer.sentBeforeAnswer < form.payload.length,
+          `answered after ${answer.sentBeforeAnswer} of ${form.payload.length} bytes`,
+        );
         if (status === 415) assert.ok(answer.sentBeforeAnswer < 2 * MiB, `415 after ${answer.sentBeforeAnswer} bytes`);
       }
     }
@@ -171,7 +174,12 @@ describe('uploads answered while the client is still sending (server process)', 
     const login = await fetch(new URL('/api/v1/users', base), {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `viewer-${process.pid}@stockroom.test`, name: 'Viewer', role: 'viewer', password: 'a viewer password' }),
+      body: JSON.stringify({
+        email: `viewer-${process.pid}@stockroom.test`,
+        name: 'Viewer',
+        role: 'viewer',
+        password: 'a viewer password',
+      }),
     });
     assert.equal(login.status, 201);
     const session = await fetch(new URL('/api/v1/auth/login', base), {
@@ -240,7 +248,9 @@ describe('the event loop while ten 5 MiB uploads are processed at once (server p
   it('keeps the server’s delay under 50 ms at the 99th percentile', { timeout: 180_000 }, async () => {
     const auth = await server.auth();
     const formats = ['png', 'jpeg', 'webp'] as const;
-    const images = await Promise.all(Array.from({ length: 10 }, (_, index) => noisyImage(formats[index % 3]!, UPLOAD_MAX_BYTES - 256 * 1024)));
+    const images = await Promise.all(
+      Array.from({ length: 10 }, (_, index) => noisyImage(formats[index % 3]!, UPLOAD_MAX_BYTES - 256 * 1024)),
+    );
     for (const image of images) assert.ok(image.length > 4.5 * MiB && image.length <= UPLOAD_MAX_BYTES, `${image.length} bytes`);
     const products = await Promise.all(
       images.map(async (_, index) => {
@@ -259,7 +269,11 @@ describe('the event loop while ten 5 MiB uploads are processed at once (server p
       images.map(async (image, index) => {
         const form = new FormData();
         form.append('file', new Blob([image]), `photo-${index}`);
-        const response = await fetch(`${server.base}/api/v1/products/${products[index]}/image`, { method: 'PUT', headers: auth, body: form });
+        const response = await fetch(`${server.base}/api/v1/products/${products[index]}/image`, {
+          method: 'PUT',
+          headers: auth,
+          body: form,
+        });
         await response.arrayBuffer();
         return response.status;
       }),
@@ -269,7 +283,10 @@ describe('the event loop while ten 5 MiB uploads are processed at once (server p
     console.log(
       `ten uploads in ${Math.round(elapsedMs)} ms; server event-loop delay p99 ${delay.p99Ms.toFixed(1)} ms, max ${delay.maxMs.toFixed(1)} ms`,
     );
-    assert.deepEqual(statuses, Array.from({ length: 10 }, () => 200));
+    assert.deepEqual(
+      statuses,
+      Array.from({ length: 10 }, () => 200),
+    );
     assert.ok(delay.p99Ms > 0, 'the delay was measured');
     assert.ok(delay.p99Ms < 50, `event-loop delay p99 ${delay.p99Ms.toFixed(1)} ms (max ${delay.maxMs.toFixed(1)} ms)`);
     assert.deepEqual(await uploadFilesIn(uploadDir), []);

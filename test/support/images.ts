@@ -52,12 +52,16 @@ export function multipartForm(
   };
 }
 
-/** PUT /products/{id}/image through app.inject, with the JSON answer parsed. */
-export async function uploadImage(app: TestApp, productId: string, form: Form, authorization: string) {
+/**
+ * PUT /products/{id}/image through app.inject, with the JSON answer parsed. `credentials` are sent
+ * as given (an undefined one is left out): a bearer token, or a session cookie and its CSRF token.
+ */
+export async function uploadImage(app: TestApp, productId: string, form: Form, credentials: Record<string, string | undefined>) {
+  const headers = Object.fromEntries(Object.entries(credentials).filter((entry): entry is [string, string] => entry[1] !== undefined));
   const response = await app.inject({
     method: 'PUT',
     url: `/api/v1/products/${productId}/image`,
-    headers: { ...form.headers, authorization },
+    headers: { ...headers, ...form.headers },
     payload: form.payload,
   });
   return { status: response.statusCode, headers: response.headers, body: response.body === '' ? undefined : JSON.parse(response.body) };

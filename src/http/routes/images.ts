@@ -78,14 +78,20 @@ export async function imageRoutes(app: App, { uploads }: Pick<RouteOptions, 'upl
           const part = await request.file({ limits: { ...MULTIPART_LIMITS, fileSize: uploads.maxBytes } }).catch((error: unknown) => {
             throw multipartProblem(error);
           });
-          if (part === undefined) throw validationFailed([{ path: '/file', message: 'is required' }], 'the form has no file: send it in the field "file"');
+          if (part === undefined)
+            throw validationFailed([{ path: '/file', message: 'is required' }], 'the form has no file: send it in the field "file"');
           if (part.fieldname !== 'file') {
-            throw validationFailed([{ path: '/file', message: 'is required' }], `the form's file is in the field "${part.fieldname}"; send it in "file"`);
+            throw validationFailed(
+              [{ path: '/file', message: 'is required' }],
+              `the form's file is in the field "${part.fieldname}"; send it in "file"`,
+            );
           }
           const file = part.file;
           // The parser says when the limit is passed, but ends the file only when its part ends (at
           // the end of the body): the upload fails at once instead, while the client is still sending.
-          file.once('limit', () => file.destroy(new AppError('payload_too_large', `the file is larger than ${uploads.maxBytes} bytes (UPLOAD_MAX_BYTES)`)));
+          file.once('limit', () =>
+            file.destroy(new AppError('payload_too_large', `the file is larger than ${uploads.maxBytes} bytes (UPLOAD_MAX_BYTES)`)),
+          );
           return await service.uploadProductImage(
             request.ctx,
             request.params.id,

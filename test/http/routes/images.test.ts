@@ -7,15 +7,7 @@ import sharp from 'sharp';
 import { assertProblem, assertValidationError, UNKNOWN_ID, UUID } from '../../support/assertions.ts';
 import { createProduct, createUser } from '../../support/factories.ts';
 import { api, createHarness, type Harness } from '../../support/helpers.ts';
-import {
-  multipartForm,
-  noisyImage,
-  pngBomb,
-  solidImage,
-  uploadFilesIn,
-  uploadImage,
-  type Format,
-} from '../../support/images.ts';
+import { multipartForm, noisyImage, pngBomb, solidImage, uploadFilesIn, uploadImage, type Format } from '../../support/images.ts';
 
 // The specification of product images (API.md, Catalog): the upload (recognised by its bytes,
 // re-encoded without metadata, a thumbnail), its limits and refusals — each of which changes
@@ -41,7 +33,7 @@ after(async () => {
 });
 
 const upload = (productId: string, file: Buffer, options: Parameters<typeof multipartForm>[1] = {}, authorization = h.auth.authorization) =>
-  uploadImage(h.app, productId, multipartForm(file, options), authorization);
+  uploadImage(h.app, productId, multipartForm(file, options), { authorization });
 
 async function get(url: string, headers: Record<string, string> = {}) {
   const response = await h.app.inject({ method: 'GET', url, headers: { ...h.auth, ...headers } });
@@ -230,7 +222,9 @@ describe('PUT /api/v1/products/{id}/image', () => {
     it('an image of another type (GIF, TIFF): 415', async () => {
       const product = await createProduct(h.app);
       for (const format of ['gif', 'tiff'] as const) {
-        const other = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).toFormat(format).toBuffer();
+        const other = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } })
+          .toFormat(format)
+          .toBuffer();
         assertProblem(await upload(product.id, other, { filename: 'x.png' }), 415, 'unsupported_media_type');
       }
       await assertNothingChanged(product);
