@@ -1,4 +1,6 @@
 import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // Configuration comes from the environment only, is validated once at start-up, and a bad value
 // stops the process with one line that names the variable (API.md, "Running it").
@@ -53,6 +55,10 @@ export interface Config {
    * the proxies' addresses and CIDRs. The client address is the right-most entry not trusted.
    */
   trustProxy: TrustProxy;
+  /** The largest product image upload, in bytes; past it the upload is refused with 413 as it arrives. */
+  uploadMaxBytes: number;
+  /** Where uploads are spooled while they are checked and re-encoded; every file is removed when its request ends. */
+  uploadTmpDir: string;
 }
 
 export type TrustProxy = false | number | string[];
@@ -172,5 +178,7 @@ export function loadConfig(env: Env = process.env): Config {
     loginWindowS: integer(env, 'LOGIN_WINDOW_S', 900, 1, 86_400),
     authCacheTtlS: integer(env, 'AUTH_CACHE_TTL_S', 10, 0, 300),
     trustProxy: trustProxy(env),
+    uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+    uploadTmpDir: env.UPLOAD_TMP_DIR?.trim() || join(tmpdir(), 'stockroom-uploads'),
   };
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -41,6 +43,8 @@ describe('loadConfig', () => {
       loginWindowS: 900,
       authCacheTtlS: 10,
       trustProxy: false,
+      uploadMaxBytes: 5_242_880,
+      uploadTmpDir: join(tmpdir(), 'stockroom-uploads'),
     });
   });
 
@@ -81,6 +85,8 @@ describe('loadConfig', () => {
       LOGIN_WINDOW_S: '600',
       AUTH_CACHE_TTL_S: '0',
       TRUST_PROXY: '1',
+      UPLOAD_MAX_BYTES: '2097152',
+      UPLOAD_TMP_DIR: '/var/tmp/stockroom',
     });
     assert.deepEqual(config, {
       host: '0.0.0.0',
@@ -114,6 +120,8 @@ describe('loadConfig', () => {
       loginWindowS: 600,
       authCacheTtlS: 0,
       trustProxy: 1,
+      uploadMaxBytes: 2_097_152,
+      uploadTmpDir: '/var/tmp/stockroom',
     });
   });
 
@@ -185,6 +193,9 @@ describe('loadConfig', () => {
     ['TRUST_PROXY', '10.0.0.1, proxy.internal'],
     ['TRUST_PROXY', '101'],
     ['STOCKROOM_ADMIN_EMAIL', 'not-an-email'],
+    ['UPLOAD_MAX_BYTES', '5MB'],
+    ['UPLOAD_MAX_BYTES', '1023'],
+    ['UPLOAD_MAX_BYTES', '104857601'],
   ];
   it('refuses an admin email without a password, and a password too short to keep', () => {
     assert.throws(

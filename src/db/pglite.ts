@@ -17,13 +17,25 @@ export interface PgliteOptions {
 }
 
 const INT8_OID = 20;
+const BYTEA_OID = 17;
+
+// PGlite's own bytea conversions go through a JavaScript string per byte: 5 s for a 5 MiB value
+// written and 0.7 s read, all on the event loop (measured here). A parameter given as bytes goes
+// to the server as they are (the binary format, which PGlite uses for any ArrayBuffer view),
+// and a value read comes back through Node's native hex codec.
+const byteaBytes = (value: unknown): string => {
+  assert.ok(value instanceof Uint8Array, 'a bytea parameter is a Uint8Array');
+  return value as unknown as string; // PGlite's serializer type says string; it sends views as binary
+};
+const byteaValue = (text: string): Buffer => Buffer.from(text.slice(2), 'hex');
 
 export async function createPgliteSource(options: PgliteOptions): Promise<ConnectionSource> {
   const unlock = options.dataDir === undefined ? () => undefined : lockDataDir(options.dataDir);
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(options.dataDir ?? 'memory://', {
-      parsers: { [INT8_OID]: (value: string) => Number(value) },
+      parsers: { [INT8_OID]: (value: string) => Number(value), [BYTEA_OID]: byteaValue },
+      serializers: { [BYTEA_OID]: byteaBytes },
       loadDataDir: options.loadDataDir,
     });
   } catch (error) {

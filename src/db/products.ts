@@ -17,7 +17,8 @@ export interface ProductRow {
   unit: string;
   barcode: string | null;
   reorderPoint: number;
-  imageUrl: string | null;
+  /** The product's current image (src/db/images.ts), whose URLs the presenter makes. */
+  imageId: string | null;
   archived: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -38,7 +39,7 @@ export interface ProductFields {
 const PRODUCT_COLUMNS = `
   p.id, p.sku, p.name, p.description, p.category_id AS "categoryId",
          CASE WHEN c.id IS NULL THEN NULL ELSE json_build_object('id', c.id, 'name', c.name) END AS category,
-         p.unit, p.barcode, p.reorder_point AS "reorderPoint", p.image_url AS "imageUrl", p.archived,
+         p.unit, p.barcode, p.reorder_point AS "reorderPoint", p.image_id AS "imageId", p.archived,
   p.created_at AS "createdAt", p.updated_at AS "updatedAt"`;
 const SELECT_PRODUCTS = `SELECT ${PRODUCT_COLUMNS} FROM products p LEFT JOIN categories c ON c.id = p.category_id`;
 /** A written row as a product, its category joined: the statement's `written` is the row RETURNING gave. */

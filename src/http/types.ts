@@ -27,4 +27,6 @@ export interface RouteOptions {
   streams: { heartbeatS: number; bufferBytes: number };
   /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether a webhook's URL may resolve to a loopback, private or link-local address. */
   webhookAllowPrivateNetworks: boolean;
+  /** UPLOAD_MAX_BYTES and UPLOAD_TMP_DIR: the product image upload's size limit and where it is spooled. */
+  uploads: { maxBytes: number; tmpDir: string };
 }

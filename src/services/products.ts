@@ -3,6 +3,7 @@ import { readPage, type Keyset, type PageQuery } from '../domain/cursor.ts';
 import { AppError, notFound } from '../domain/errors.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { inTransaction, reading, type UseCaseContext } from './context.ts';
+import { imageUrls } from './image-urls.ts';
 
 export interface ProductInput {
   sku: string;
@@ -26,7 +27,7 @@ export const presentProduct = (row: products.ProductRow) => ({
   unit: row.unit,
   barcode: row.barcode,
   reorderPoint: row.reorderPoint,
-  imageUrl: row.imageUrl,
+  ...imageUrls(row.id, row.imageId),
   archived: row.archived,
   createdAt: row.createdAt.toISOString(),
   updatedAt: row.updatedAt.toISOString(),

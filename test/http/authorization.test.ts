@@ -6,6 +6,7 @@ import { hashSecret } from '../../src/domain/secrets.ts';
 import { assertProblem, tag, UNKNOWN_ID } from '../support/assertions.ts';
 import { createCategory, createLocation, createProduct, createUser, stockUp, USER_PASSWORD } from '../support/factories.ts';
 import { api, createHarness, type ApiResponse, type TestApp } from '../support/helpers.ts';
+import { multipartForm, solidImage, uploadImage } from '../support/images.ts';
 
 // The authorisation matrix of API.md (Authentication): every /api/v1 route the app registers ×
 // every role × its own or another location, where the location matters × every state a
@@ -93,6 +94,8 @@ interface Fixtures {
   stranger: { id: string; auth: Headers };
   /** A webhook the harness admin made (to a public address: nothing is ever sent in these tests). */
   webhook: string;
+  /** A product with an image, and its image's id; nothing in the matrix replaces it. */
+  imaged: { product: string; imageId: string };
 }
 
 /** The valid ways a user presents itself; each request of the matrix is made in each. */
@@ -214,6 +217,7 @@ before(async () => {
   const stranger = await createUser(h.app, { role: 'viewer' });
   await newToken(stranger.auth);
   const webhook = await newWebhook();
+  const imaged = await newProductWithImage();
   fx = {
     own: own.id,
     own2: own2.id,
@@ -228,6 +232,7 @@ before(async () => {
     reservations,
     stranger: { id: stranger.user.id, auth: stranger.auth },
     webhook,
+    imaged: { product: imaged.id, imageId: imaged.imageUrl.split('/').pop()! },
   };
   const members = await Promise.all(ROLES.map((role) => enrol(role)));
   team = Object.fromEntries(members.map((member) => [member.role, member])) as Record<Role, Member>;
@@ -247,6 +252,8 @@ interface Context {
 interface Request {
   /** Replaces the route's `:id`. */
   id?: string;
+  /** Replace the route's other parameters (`:imageId`). */
+  params?: Record<string, string>;
   query?: string;
   body?: unknown;
   /** Credentials of the valid request other than the member's own (e.g. a session to end). */
@@ -308,6 +315,25 @@ async function newWebhook(): Promise<string> {
   const response = await api(h.app, 'POST', '/api/v1/webhooks', { url: 'https://93.184.216.34/matrix', events: ['stock.low'] });
   assert.equal(response.status, 201, JSON.stringify(response.body));
   return response.body.id;
+}
+
+/** A small PNG as the multipart form the upload takes. */
+const imageForm = async () => multipartForm(await solidImage('png', 8, 8));
+
+/** A product the harness admin made and gave an image. */
+async function newProductWithImage(): Promise<{ id: string; imageUrl: string }> {
+  const product = await createProduct(h.app);
+  const response = await uploadImage(h.app, product.id, await imageForm(), h.auth);
+  assert.equal(response.status, 200, JSON.stringify(response.body));
+  return response.body;
+}
+
+/** A GET whose success is an image (not JSON): its body is parsed only when it is a problem document. */
+async function getPicture(url: string, credentials: Headers): Promise<ApiResponse> {
+  const headers = Object.fromEntries(Object.entries(credentials).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const response = await h.app.inject({ method: 'GET', url, headers });
+  const isProblem = String(response.headers['content-type']).startsWith('application/problem+json');
+  return { status: response.statusCode, headers: response.headers, body: isProblem ? response.json() : undefined };
 }
 
 async function freshSession(member: Member, form: Form): Promise<Headers> {
@@ -413,6 +439,34 @@ const TABLE: Record<string, Variant[]> = {
       ok: 200,
       build: async () => ({ id: (await createProduct(h.app)).id }),
       check: (response) => assert.equal(response.body.archived, true),
+    },
+  ],
+  'PUT /api/v1/products/:id/image': [
+    {
+      rule: 'catalog write',
+      ok: 200,
+      build: async () => ({ id: (await createProduct(h.app)).id }),
+      send: async (url, credentials) => uploadImage(h.app, url.split('/')[4]!, await imageForm(), credentials),
+      check: (response) => assert.match(response.body.imageUrl, /\/image\/[0-9a-f-]{36}$/),
+    },
+  ],
+  'DELETE /api/v1/products/:id/image': [{ rule: 'catalog write', ok: 204, build: async () => ({ id: (await newProductWithImage()).id }) }],
+  'GET /api/v1/products/:id/image/:imageId': [
+    {
+      rule: 'catalog read',
+      ok: 200,
+      build: () => ({ id: fx.imaged.product, params: { imageId: fx.imaged.imageId } }),
+      send: getPicture,
+      check: (response) => assert.match(String(response.headers['content-type']), /^image\/(png|webp)$/),
+    },
+  ],
+  'GET /api/v1/products/:id/thumbnail/:imageId': [
+    {
+      rule: 'catalog read',
+      ok: 200,
+      build: () => ({ id: fx.imaged.product, params: { imageId: fx.imaged.imageId } }),
+      send: getPicture,
+      check: (response) => assert.match(String(response.headers['content-type']), /^image\/(png|webp)$/),
     },
   ],
   'GET /api/v1/products/:id/stock': [
@@ -659,7 +713,8 @@ const split = (route: string) => route.split(' ') as [Method, string];
 
 function urlOf(route: string, request: Request) {
   const [, url] = split(route);
-  const path = request.id === undefined ? url : url.replace(':id', request.id);
+  let path = request.id === undefined ? url : url.replace(':id', request.id);
+  for (const [name, value] of Object.entries(request.params ?? {})) path = path.replace(`:${name}`, value);
   assert.ok(!path.includes(':'), `the table's builder for ${route} gives no id`);
   return request.query === undefined ? path : `${path}?${request.query}`;
 }
@@ -791,7 +846,7 @@ describe('authentication and roles are checked before the request is validated',
       'HEAD routes without a GET twin would need rules of their own',
     );
     for (const route of headRoutes) {
-      const response = await h.app.inject({ method: 'HEAD', url: urlOf(route, { id: UNKNOWN_ID }) });
+      const response = await h.app.inject({ method: 'HEAD', url: urlOf(route, { id: UNKNOWN_ID, params: { imageId: UNKNOWN_ID } }) });
       assert.equal(response.statusCode, 401, route);
     }
   });

@@ -8,6 +8,7 @@ import { ERROR_STATUS } from '../../src/domain/errors.ts';
 import { csrfTokenFor } from '../../src/domain/secrets.ts';
 import { UNKNOWN_ID } from '../support/assertions.ts';
 import { createCategory, createLocation, createProduct, stockUp } from '../support/factories.ts';
+import { multipartForm, solidImage } from '../support/images.ts';
 import { api, createHarness, listen, TEST_ADMIN, type Harness, type TestApp } from '../support/helpers.ts';
 
 // Fuzzing every /api/v1 route with hostile requests derived from its own schema (the OpenAPI
@@ -72,6 +73,8 @@ interface Operation {
   template: string;
   isPublic: boolean;
   body: Schema | undefined;
+  /** The body is a multipart/form-data upload (the product image), not JSON. */
+  multipart: boolean;
   query: Param[];
   path: Param[];
   headers: Param[];
@@ -92,7 +95,7 @@ function operationsOf(app: TestApp): Operation[] {
       const name = `${method.toUpperCase()} ${template}`;
       const contentTypes = Object.keys(spec.requestBody?.content ?? {});
       assert.ok(
-        contentTypes.every((type) => type === 'application/json'),
+        contentTypes.every((type) => type === 'application/json' || type === 'multipart/form-data'),
         `${name} takes ${contentTypes.join(', ')}: teach the fuzzer that body`,
       );
       assert.ok(METHODS.includes(method.toUpperCase() as Method), `${name}: an HTTP method the fuzzer does not send`);
@@ -103,6 +106,7 @@ function operationsOf(app: TestApp): Operation[] {
         template,
         isPublic: spec.security?.length === 0,
         body: spec.requestBody?.content['application/json']?.schema,
+        multipart: spec.requestBody?.content['multipart/form-data'] !== undefined,
         query: inPart('query'),
         path: inPart('path'),
         headers: inPart('header'),
@@ -605,7 +609,62 @@ const NOT_JSON = [
 ];
 const ODD_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0xef, 0xbb, 0xbf]];
 
+/** A small valid PNG, made once: uploads of it may succeed. */
+const SMALL_PNG = await solidImage('png', 6, 4);
+
+/** Bodies for a multipart/form-data upload: an image that may be stored, and every way of not being one. */
+function multipartBodyArb(): fc.Arbitrary<BodyPart> {
+  const form = (file: Buffer, options: Parameters<typeof multipartForm>[1] = {}) => {
+    const { payload, headers } = multipartForm(file, options);
+    return { payload, contentType: headers['content-type'] };
+  };
+  const notImage = fc
+    .uint8Array({ maxLength: 256 })
+    .map((bytes) => ({ ...form(Buffer.from(bytes)), refusal: 'not an image', label: 'random bytes as the file' }));
+  return fc.oneof(
+    CROSS_SHRINK,
+    { weight: 2, arbitrary: fc.constant<BodyPart>({ ...form(SMALL_PNG), label: 'a small PNG' }) },
+    { weight: 2, arbitrary: notImage },
+    {
+      weight: 1,
+      arbitrary: fc
+        .nat(SMALL_PNG.length - 1)
+        .map((cut) => ({ ...form(SMALL_PNG.subarray(0, cut)), refusal: 'a truncated image', label: `a PNG cut at ${cut}` })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.string({ maxLength: 40 }).map((field) => ({
+        ...form(SMALL_PNG, { field: field === 'file' ? 'other' : field.replace(/["\r\n]/g, '') }),
+        refusal: 'the file in another field',
+        label: 'a PNG in another field',
+      })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(...NOT_JSON, '--x\r\n', '--x--').map((payload) => ({
+        payload,
+        contentType: 'multipart/form-data; boundary=x',
+        refusal: 'a malformed form',
+        label: 'a malformed form',
+      })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(...WRONG_CONTENT_TYPES.filter((type) => !type.startsWith('multipart/')), 'application/json')
+        .map((contentType) => ({
+          payload: '{"file":"x"}',
+          contentType,
+          refusal: 'not multipart/form-data',
+          label: `Content-Type ${JSON.stringify(contentType)}`,
+        })),
+    },
+    { weight: 1, arbitrary: fc.constant<BodyPart>({ refusal: 'no body', label: 'no body' }) },
+  );
+}
+
 function bodyArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<BodyPart> {
+  if (op.multipart) return multipartBodyArb();
   const oversized = fc.tuple(fc.integer({ min: 1, max: 64 * 1024 }), fc.boolean()).map(([extra, json]): BodyPart => {
     const filler = 'a'.repeat(fixtures.bodyLimit + extra);
     const payload = json ? `{"name":"${filler}"}` : filler;

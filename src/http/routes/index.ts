@@ -16,6 +16,7 @@ import { categoryRoutes } from './categories.ts';
 import { locationRoutes } from './locations.ts';
 import { movementRoutes } from './movements.ts';
 import { productRoutes } from './products.ts';
+import { imageRoutes } from './images.ts';
 import { eventRoutes } from './events.ts';
 import { reservationRoutes } from './reservations.ts';
 import { stockRoutes } from './stock.ts';
@@ -47,7 +48,7 @@ const SHARED_SCHEMAS = [
 
 export async function apiRoutes(
   api: App,
-  { db, credentials, events, idempotencyKeyTtlHours, loginPolicy, streams, webhookAllowPrivateNetworks }: RouteOptions,
+  { db, credentials, events, idempotencyKeyTtlHours, loginPolicy, streams, webhookAllowPrivateNetworks, uploads }: RouteOptions,
 ) {
   // An unknown path of the API is a 404 problem, whoever asks (it is answered outside the
   // authentication below), and stays one whatever the root's not-found handler becomes
@@ -65,6 +66,7 @@ export async function apiRoutes(
     await resources.register(tokenRoutes);
     await resources.register(categoryRoutes);
     await resources.register(productRoutes);
+    await resources.register(imageRoutes, { uploads });
     await resources.register(locationRoutes);
     await resources.register(movementRoutes, { idempotencyKeyTtlHours });
     await resources.register(stockRoutes);

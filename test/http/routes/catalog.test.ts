@@ -422,6 +422,7 @@ describe('products', () => {
         barcode: null,
         reorderPoint: 0,
         imageUrl: null,
+        thumbnailUrl: null,
         archived: false,
       });
       assert.deepEqual((await get(id)).body, response.body);
@@ -447,6 +448,7 @@ describe('products', () => {
           id: undefined,
           category: { id: category.id, name: category.name },
           imageUrl: null,
+          thumbnailUrl: null,
           archived: false,
           createdAt: undefined,
           updatedAt: undefined,
