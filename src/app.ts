@@ -71,6 +71,7 @@ export async function buildApp({ config, db, credentials, events, logger = false
     idempotencyKeyTtlHours: config.idempotencyKeyTtlHours,
     loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    importMaxBytes: config.importMaxBytes,
   });
 
   // Background work (clean-up, the credential cache's listener) is not started here but by the

@@ -53,6 +53,8 @@ export interface Config {
    * the proxies' addresses and CIDRs. The client address is the right-most entry not trusted.
    */
   trustProxy: TrustProxy;
+  /** The largest CSV file an import takes (413 past it), counted as it streams in. */
+  importMaxBytes: number;
 }
 
 export type TrustProxy = false | number | string[];
@@ -172,5 +174,6 @@ export function loadConfig(env: Env = process.env): Config {
     loginWindowS: integer(env, 'LOGIN_WINDOW_S', 900, 1, 86_400),
     authCacheTtlS: integer(env, 'AUTH_CACHE_TTL_S', 10, 0, 300),
     trustProxy: trustProxy(env),
+    importMaxBytes: integer(env, 'IMPORT_MAX_BYTES', 52_428_800, 1024, 1_073_741_824),
   };
 }

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       loginWindowS: 900,
       authCacheTtlS: 10,
       trustProxy: false,
+      importMaxBytes: 52_428_800,
     });
   });
 
@@ -81,6 +82,7 @@ describe('loadConfig', () => {
       LOGIN_WINDOW_S: '600',
       AUTH_CACHE_TTL_S: '0',
       TRUST_PROXY: '1',
+      IMPORT_MAX_BYTES: '1048576',
     });
     assert.deepEqual(config, {
       host: '0.0.0.0',
@@ -114,6 +116,7 @@ describe('loadConfig', () => {
       loginWindowS: 600,
       authCacheTtlS: 0,
       trustProxy: 1,
+      importMaxBytes: 1_048_576,
     });
   });
 
@@ -180,6 +183,8 @@ describe('loadConfig', () => {
     ['AUTH_CACHE_TTL_S', '301'],
     ['AUTH_CACHE_TTL_S', '-1'],
     ['TRUST_PROXY', 'maybe'],
+    ['IMPORT_MAX_BYTES', '100'],
+    ['IMPORT_MAX_BYTES', '1GB'],
     ['TRUST_PROXY', 'true'],
     ['TRUST_PROXY', '10.0.0.0/33'],
     ['TRUST_PROXY', '10.0.0.1, proxy.internal'],

@@ -27,4 +27,6 @@ export interface RouteOptions {
   streams: { heartbeatS: number; bufferBytes: number };
   /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether a webhook's URL may resolve to a loopback, private or link-local address. */
   webhookAllowPrivateNetworks: boolean;
+  /** IMPORT_MAX_BYTES: the largest CSV file an import takes. */
+  importMaxBytes: number;
 }
