@@ -153,7 +153,10 @@ async function readFile<Column extends string, Draft extends { line: number; key
       parser.destroy();
       throw error;
     }
-    const line = (error as CsvError & { records?: number }).records === undefined ? lines + 2 : Number((error as CsvError & { records: number }).records) + 1;
+    const line =
+      (error as CsvError & { records?: number }).records === undefined
+        ? lines + 2
+        : Number((error as CsvError & { records: number }).records) + 1;
     if (header === undefined) {
       throw new AppError('validation_failed', `the header (line 1) is not valid CSV: ${csvProblem(error)}`, {
         errors: [{ path: '/1', line: 1, message: csvProblem(error) }],
@@ -220,11 +223,20 @@ interface BatchOutcome {
 async function writeProducts(tx: Transaction, drafts: ProductDraft[], knownCategories: ReadonlyMap<string, string>): Promise<BatchOutcome> {
   const outcome: BatchOutcome = { created: 0, updated: 0, unchanged: 0, failures: [], categories: new Map() };
   const sorted = [...drafts].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const existing = new Map((await imports.lockProductsBySku(tx, sorted.map((draft) => draft.key))).map((row) => [row.key, row]));
+  const existing = new Map(
+    (
+      await imports.lockProductsBySku(
+        tx,
+        sorted.map((draft) => draft.key),
+      )
+    ).map((row) => [row.key, row]),
+  );
 
   const writable = sorted.filter((draft) => {
     if (existing.has(draft.key) || draft.name !== undefined) return true;
-    outcome.failures.push([{ line: draft.line, column: 'name', message: `is required to create a product (no product has the SKU ${draft.sku})` }]);
+    outcome.failures.push([
+      { line: draft.line, column: 'name', message: `is required to create a product (no product has the SKU ${draft.sku})` },
+    ]);
     return false;
   });
   const categoryOf = await resolveCategories(tx, writable, knownCategories, outcome.categories);
@@ -274,7 +286,11 @@ async function writeProducts(tx: Transaction, drafts: ProductDraft[], knownCateg
   for (const [id, draft] of createdLines) {
     if (inserted.has(id)) continue;
     outcome.failures.push([
-      { line: draft.line, column: 'sku', message: `another request created a product with the SKU ${draft.sku} meanwhile; import the line again` },
+      {
+        line: draft.line,
+        column: 'sku',
+        message: `another request created a product with the SKU ${draft.sku} meanwhile; import the line again`,
+      },
     ]);
   }
   await imports.updateProducts(tx, updates);
@@ -312,7 +328,8 @@ async function resolveCategories(
 }
 
 function assertMay(ctx: UseCaseContext, permission: 'catalog:write' | 'stock:write') {
-  if (ctx.actor !== null && !holds(ctx.actor.role, permission)) throw new AppError('forbidden', `the ${ctx.actor.role} role may not do this`);
+  if (ctx.actor !== null && !holds(ctx.actor.role, permission))
+    throw new AppError('forbidden', `the ${ctx.actor.role} role may not do this`);
 }
 
 /**
@@ -414,13 +431,22 @@ export async function importStockCounts(
       const errors = new ErrorReport();
       const report = { lines: 0, adjusted: 0, unchanged: 0, movementIds: [] as string[] };
       const flush = async (drafts: StockCountDraft[]) => {
-        const products = new Map((await imports.findProductsBySku(tx, drafts.map((draft) => draft.key))).map((row) => [row.key, row]));
+        const products = new Map(
+          (
+            await imports.findProductsBySku(
+              tx,
+              drafts.map((draft) => draft.key),
+            )
+          ).map((row) => [row.key, row]),
+        );
         const lines = [];
         for (const draft of drafts) {
           const product = products.get(draft.key);
           if (product === undefined) errors.fail([{ line: draft.line, column: 'sku', message: `no product has the SKU ${draft.sku}` }]);
           else if (product.archived) {
-            errors.fail([{ line: draft.line, column: 'sku', message: `the product ${draft.sku} is archived: it can't be counted into stock` }]);
+            errors.fail([
+              { line: draft.line, column: 'sku', message: `the product ${draft.sku} is archived: it can't be counted into stock` },
+            ]);
           } else lines.push({ productId: product.id, countedQuantity: draft.countedQuantity, expectedOnHand: draft.expectedOnHand });
         }
         // Once a line has failed nothing will be written: the rest is only checked.
@@ -453,7 +479,8 @@ export async function importStockCounts(
         errors: errors.errors,
         ignoredColumns: read.ignoredColumns,
       };
-      if (errors.failed > 0) throw failedLines({ ...result, movementIds: [] }, `${errors.failed} line(s) of the count failed; nothing was written`);
+      if (errors.failed > 0)
+        throw failedLines({ ...result, movementIds: [] }, `${errors.failed} line(s) of the count failed; nothing was written`);
       if (result.movementIds.length === 0) {
         throw new AppError('validation_failed', 'the file holds no counts: it needs at least one line after the header', {
           errors: [{ path: '/2', line: 2, message: 'is missing: the file holds no counts' }],

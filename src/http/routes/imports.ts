@@ -50,7 +50,10 @@ export async function importRoutes(app: App, { importMaxBytes }: Pick<RouteOptio
   });
   app.addContentTypeParser('*', (request, _payload, done) => {
     const type = request.headers['content-type'] ?? '(none)';
-    done(new AppError('unsupported_media_type', `Content-Type ${type} is not accepted here; send the file as ${CSV_MEDIA_TYPE}`), undefined);
+    done(
+      new AppError('unsupported_media_type', `Content-Type ${type} is not accepted here; send the file as ${CSV_MEDIA_TYPE}`),
+      undefined,
+    );
   });
 
   app.post(
@@ -97,7 +100,6 @@ export async function importRoutes(app: App, { importMaxBytes }: Pick<RouteOptio
         response: { 200: Type.Ref('StockCountImportReport'), ...problems(401, 403, 404, 409, 413, 415, 422, 503, 504) },
       },
     },
-    (request) =>
-      service.importStockCounts(request.ctx, bodyOf(request, importMaxBytes), { locationId: request.query.locationId }),
+    (request) => service.importStockCounts(request.ctx, bodyOf(request, importMaxBytes), { locationId: request.query.locationId }),
   );
 }

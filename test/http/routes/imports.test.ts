@@ -4,7 +4,16 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { assertProblem, tag, UNKNOWN_ID } from '../../support/assertions.ts';
 import { createLocation, createProduct, createUser, stockUp } from '../../support/factories.ts';
-import { api, createHarness, createTestDatabase, listen, usingPostgres, type ApiResponse, type Harness, type TestDatabase } from '../../support/helpers.ts';
+import {
+  api,
+  createHarness,
+  createTestDatabase,
+  listen,
+  usingPostgres,
+  type ApiResponse,
+  type Harness,
+  type TestDatabase,
+} from '../../support/helpers.ts';
 import { levelsDisagreeingWithLedger } from '../../support/ledger.ts';
 import { killServers, startServer, type ServerProcess } from '../../support/server-process.ts';
 
@@ -292,7 +301,10 @@ describe('POST /api/v1/import/stock-counts', () => {
     const location = await createLocation(harness.app);
     const a = await createProduct(harness.app);
     const report = ok(
-      await importCsv(`stock-counts?locationId=${location.id}`, `sku,productName,locationCode,onHand,reserved\n${a.sku},x,${location.code},9,0\n`),
+      await importCsv(
+        `stock-counts?locationId=${location.id}`,
+        `sku,productName,locationCode,onHand,reserved\n${a.sku},x,${location.code},9,0\n`,
+      ),
     );
     assert.equal(report.adjusted, 1);
     assert.deepEqual(report.ignoredColumns, ['productName', 'locationCode', 'reserved']);
@@ -305,7 +317,10 @@ describe('POST /api/v1/import/stock-counts', () => {
     const b = await createProduct(harness.app);
     await stockUp(harness.app, a.id, location.id, 5);
     await stockUp(harness.app, b.id, location.id, 5);
-    const response = await importCsv(`stock-counts?locationId=${location.id}`, `sku,countedQuantity,expectedOnHand\n${a.sku},1,5\n${b.sku},2,4\n`);
+    const response = await importCsv(
+      `stock-counts?locationId=${location.id}`,
+      `sku,countedQuantity,expectedOnHand\n${a.sku},1,5\n${b.sku},2,4\n`,
+    );
     assertProblem(response, 409, 'stale_quantity');
     assert.deepEqual(response.body.lines, [{ productId: b.id, locationId: location.id, expected: 4, actual: 5 }]);
     assert.equal((await levelOf(a.id, location.id)).onHand, 5);
