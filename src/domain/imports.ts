@@ -44,6 +44,7 @@ export function readHeader<Column extends string>(
   aliases: Readonly<Record<string, Column>> = {},
 ): Header<Column> {
   const byName = new Map(known.map((column) => [column.toLowerCase(), column]));
+  const aliasOf = new Map(Object.entries(aliases).map(([name, column]) => [name.toLowerCase(), column]));
   const index = new Map<Column, number>();
   const ignoredColumns: string[] = [];
   const aliased = new Map<Column, number>();
@@ -55,7 +56,7 @@ export function readHeader<Column extends string>(
       index.set(column, position);
       return;
     }
-    const alias = aliases[name.toLowerCase()];
+    const alias = aliasOf.get(name.toLowerCase());
     if (alias !== undefined && !aliased.has(alias)) aliased.set(alias, position);
     else ignoredColumns.push(name);
   });
@@ -211,7 +212,7 @@ export function readProductLine(
 export type StockCountColumn = (typeof STOCK_COUNT_COLUMNS)[number];
 
 /** A stock export's `onHand`, read as the count when the file has no countedQuantity. */
-const STOCK_COUNT_ALIASES: Record<string, StockCountColumn> = { onhand: 'countedQuantity' };
+const STOCK_COUNT_ALIASES: Record<string, StockCountColumn> = { onHand: 'countedQuantity' };
 
 export function readStockCountHeader(cells: readonly string[]): Header<StockCountColumn> {
   return readHeader(cells, STOCK_COUNT_COLUMNS, ['sku', 'countedQuantity'], STOCK_COUNT_ALIASES);

@@ -45,10 +45,12 @@ export const StockCountImportReportSchema = Type.Object(
 );
 
 export const ProductImportQuerySchema = Type.Object({
-  mode: Type.Union([Type.Literal('partial'), Type.Literal('all-or-nothing')], {
-    default: 'partial',
-    description: 'partial: every valid line is written; all-or-nothing: any failed line refuses the file (422) and nothing is written',
-  }),
+  mode: Type.Optional(
+    Type.Union([Type.Literal('partial'), Type.Literal('all-or-nothing')], {
+      default: 'partial',
+      description: 'partial: every valid line is written; all-or-nothing: any failed line refuses the file (422) and nothing is written',
+    }),
+  ),
 });
 
 export const StockCountImportQuerySchema = Type.Object({
