@@ -153,10 +153,9 @@ async function readFile<Column extends string, Draft extends { line: number; key
       parser.destroy();
       throw error;
     }
-    const line =
-      (error as CsvError & { records?: number }).records === undefined
-        ? lines + 2
-        : Number((error as CsvError & { records: number }).records) + 1;
+    // The records read before the refused one, the header included: the refused one is the next.
+    const records = (error as CsvError & { records?: unknown }).records;
+    const line = typeof records === 'number' ? records + 1 : lines + 2;
     if (header === undefined) {
       throw new AppError('validation_failed', `the header (line 1) is not valid CSV: ${csvProblem(error)}`, {
         errors: [{ path: '/1', line: 1, message: csvProblem(error) }],
@@ -321,8 +320,13 @@ async function resolveCategories(
       const parentId = level === 1 ? null : idOf(pathKey(levels.slice(0, level - 1)))!;
       wanted.set(key, { id: uuidv7(), parentId, name: levels[level - 1]! });
     }
-    const ids = await imports.ensureCategories(tx, [...wanted.values()]);
-    [...wanted.keys()].forEach((key, index) => resolved.set(key, ids[index]!));
+    // In path order, as every import asks: two imports creating the same categories wait rather than deadlock.
+    const keys = [...wanted.keys()].sort();
+    const ids = await imports.ensureCategories(
+      tx,
+      keys.map((key) => wanted.get(key)!),
+    );
+    keys.forEach((key, index) => resolved.set(key, ids[index]!));
   }
   return (levels) => idOf(pathKey(levels))!;
 }
@@ -398,9 +402,10 @@ export async function importProducts(
     const written = counts.created + counts.updated + counts.unchanged + errors.failed;
     if (!(error instanceof AppError) || written === 0 || error.extras.errors !== undefined) throw error;
     const report = reportOf([]);
+    // The cause's own words end at its first clause: "nothing of it was written" is not true of the batches before it.
     throw new AppError(
       error.code,
-      `${error.detail}; the ${written} line(s) read before it were imported and stay (created, updated, unchanged and failed count them)`,
+      `${error.detail.split(';')[0]}; the ${written} line(s) read before it were imported and stay (created, updated, unchanged and failed count them)`,
       { ...error.extras, ...report, errors: report.errors.map(withPath) },
       error.retryAfterS,
     );

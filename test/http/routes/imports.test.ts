@@ -415,7 +415,7 @@ describe('an import refused while the client is still sending', () => {
       for (let run = 0; run < 4; run += 1) {
         const init: RequestInit & { duplex?: string } =
           body === 'stream'
-            ? { method: 'POST', headers, body: ReadableStream.from([bigCsv()]), duplex: 'half' }
+            ? { method: 'POST', headers, body: ReadableStream.from([bigCsv()]) as unknown as string, duplex: 'half' }
             : { method: 'POST', headers, body };
         const response = await fetch(new URL('/api/v1/import/products?mode=all-or-nothing', base), init);
         assert.equal(response.status, status);
