@@ -14,9 +14,14 @@ import { BENCH_ADMIN, openSource, serverEnv, type Target } from './target.ts';
 // to POST /api/v1/import/products on a server process of its own, on a fresh database, timed,
 // with the server's peak RSS (VmHWM). It runs at a tenth of the size too: the import streams,
 // so the peak must not grow with the file. Then the same file again, which changes nothing.
+// Each is run twice: with V8's default heap, whose peak RSS grows with the file because V8 lets
+// garbage pile up before it collects while memory is plentiful; and with the server's old space
+// capped at BENCH_IMPORT_HEAP_MB, where a file ten times larger must fit in the same memory: what
+// the import keeps is a batch, and one short entry per distinct SKU (to name a repeated one).
 // Alone: `node --import tsx bench/import.ts`; `npm run bench` runs it after its own measurements.
 //
 //   BENCH_IMPORT_LINES   100000          the larger file's lines (the smaller has a tenth)
+//   BENCH_IMPORT_HEAP_MB 96              the capped server's --max-old-space-size
 //   BENCH_DATABASES      postgres,pglite which databases
 //   DATABASE_URL         postgres://postgres@127.0.0.1:5432/test (a schema of its own is used)
 
@@ -59,9 +64,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startServer(target: Target) {
+async function startServer(target: Target, heapMb: number | undefined) {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/stockroom.mjs', 'serve'], {
+  const nodeArgs = heapMb === undefined ? [] : [`--max-old-space-size=${heapMb}`];
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/stockroom.mjs', 'serve'], {
     cwd: ROOT,
     env: { ...serverEnv(target), PORT: String(port), LOG_LEVEL: 'warn', REQUEST_TIMEOUT_MS: String(IMPORT_REQUEST_TIMEOUT_MS) },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -73,7 +79,13 @@ async function startServer(target: Target) {
     await exited;
   };
   for (let i = 0; i < 300 && child.exitCode === null; i += 1) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { pid: child.pid!, url, stop };
+    if (
+      await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { pid: child.pid!, url, stop };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await stop();
@@ -133,11 +145,13 @@ export interface ImportRow {
   /** The same file again: every line unchanged. */
   againSeconds: number;
   againLinesPerSecond: number;
+  /** The server's --max-old-space-size, when capped. */
+  heapMb: number | undefined;
   peakRssMb: number;
 }
 
 /** One file of `lines` lines on a fresh database and a server of its own, imported twice. */
-async function measure(kind: Target['kind'], lines: number, serverUrl: string): Promise<ImportRow> {
+async function measure(kind: Target['kind'], lines: number, serverUrl: string, heapMb: number | undefined): Promise<ImportRow> {
   const work = await mkdtemp(join(tmpdir(), 'stockroom-bench-import-'));
   let target: Target;
   if (kind === 'postgres') {
@@ -151,7 +165,7 @@ async function measure(kind: Target['kind'], lines: number, serverUrl: string): 
   const db = new Database(await openSource(target));
   await migrate(db);
   await db.close();
-  const server = await startServer(target);
+  const server = await startServer(target, heapMb);
   try {
     const token = await logIn(server.url);
     const first = await importFile(server.url, `Bearer ${token}`, lines);
@@ -166,6 +180,7 @@ async function measure(kind: Target['kind'], lines: number, serverUrl: string): 
       linesPerSecond: Math.round(lines / first.seconds),
       againSeconds: Number(again.seconds.toFixed(1)),
       againLinesPerSecond: Math.round(lines / again.seconds),
+      heapMb,
       peakRssMb: await peakRssMb(server.pid),
     };
     console.log(JSON.stringify({ productImport: row }));
@@ -181,11 +196,17 @@ async function measure(kind: Target['kind'], lines: number, serverUrl: string): 
 export async function measureImports(kinds: Target['kind'][]): Promise<ImportRow[]> {
   const lines = Number(process.env.BENCH_IMPORT_LINES ?? 100_000);
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const heapMb = Number(process.env.BENCH_IMPORT_HEAP_MB ?? 96);
   const rows: ImportRow[] = [];
   for (const kind of kinds) {
-    for (const size of [Math.max(1, Math.round(lines / 10)), lines]) rows.push(await measure(kind, size, serverUrl));
+    for (const heap of [undefined, heapMb]) {
+      for (const size of [Math.max(1, Math.round(lines / 10)), lines]) rows.push(await measure(kind, size, serverUrl, heap));
+    }
   }
-  console.log('\nproduct import over HTTP (partial mode), a fresh database and server each; "again": the same file once more');
+  console.log(
+    '\nproduct import over HTTP (partial mode), a fresh database and server each; "again": the same file once more; ' +
+      "heapMb: the server's old space capped",
+  );
   console.table(rows);
   return rows;
 }

@@ -39,7 +39,7 @@ export const STOCK_COUNT_MOVEMENT_LINES = 1000;
  */
 export const RECORD_BYTES_MAX = 256 * 1024;
 
-export type ImportSource = AsyncIterable<Buffer | string> | Readable;
+export type ImportSource = AsyncIterable<Buffer | string> | Iterable<Buffer | string> | Readable;
 export interface ImportProgress {
   /** Lines read after the header. */
   lines: number;

@@ -45,7 +45,10 @@ describe('the header of a products file', () => {
     assert.equal(header.index.get('sku'), 1);
     assert.equal(header.index.get('name'), 0);
     assert.deepEqual(header.ignoredColumns, ['supplier', '=x']);
-    assert.throws(() => readProductHeader(['name']), (error: AppError) => error.code === 'validation_failed' && /sku/.test(error.detail));
+    assert.throws(
+      () => readProductHeader(['name']),
+      (error: AppError) => error.code === 'validation_failed' && /sku/.test(error.detail),
+    );
     assert.throws(() => readProductHeader(['sku', 'Sku']), /twice/);
   });
 });

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +20,7 @@ import {
 } from '../../support/helpers.ts';
 import { levelsDisagreeingWithLedger } from '../../support/ledger.ts';
 import { killServers, startServer, type ServerProcess } from '../../support/server-process.ts';
+import { importProducts, importStockCounts, type ImportProgress } from '../../../src/services/imports.ts';
 
 // The specification of the CSV imports (API.md, Import and export): products upserted by SKU
 // with per-line errors numbered as a spreadsheet shows them, in partial and all-or-nothing modes;
@@ -377,6 +382,38 @@ describe('POST /api/v1/import/stock-counts', () => {
     const levels = ok(await api(harness.app, 'GET', `/api/v1/stock?locationId=${location.id}&limit=500`));
     for (const level of levels.items) assert.equal(level.onHand, Number(level.sku.split('-').at(-1)) % 7);
     assert.deepEqual(await harness.db.connection((db) => levelsDisagreeingWithLedger(db)), []);
+  });
+});
+
+describe('the import use cases, as the CLI calls them', () => {
+  it('import a file stream as the system: no access check, progress reported, movements by nobody', async () => {
+    const t = tag();
+    const directory = await mkdtemp(join(tmpdir(), 'stockroom-import-'));
+    try {
+      const file = join(directory, 'products.csv');
+      await writeFile(file, `sku,name\n${Array.from({ length: 1200 }, (_, index) => `${t}-${index},P${index}`).join('\n')}\n`);
+      const progress: ImportProgress[] = [];
+      const report = await importProducts({ db: harness.db, actor: null }, createReadStream(file), {
+        mode: 'all-or-nothing',
+        onProgress: (p) => progress.push(p),
+      });
+      assert.equal(report.created, 1200);
+      assert.deepEqual(
+        progress.map((p) => p.lines),
+        [500, 1000, 1200],
+      );
+      assert.ok(progress.at(-1)!.bytes > 0);
+
+      const location = await createLocation(harness.app);
+      const counts = await importStockCounts({ db: harness.db, actor: null }, [`sku,countedQuantity\n`, `${t}-1,4\n`], {
+        locationId: location.id,
+      });
+      assert.equal(counts.adjusted, 1);
+      const movement = ok(await api(harness.app, 'GET', `/api/v1/movements/${counts.movementIds[0]}`));
+      assert.equal(movement.createdBy, null);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });
 
