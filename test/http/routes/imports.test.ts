@@ -29,10 +29,12 @@ import { importProducts, importStockCounts, type ImportProgress } from '../../..
 
 /** The harness's import limit: large enough for every file here, small enough to pass in a test. */
 const IMPORT_MAX_BYTES = 256 * 1024;
+/** Its JSON body limit, well below: an import is not bound by it. */
+const BODY_LIMIT_BYTES = 64 * 1024;
 
 let harness: Harness;
 before(async () => {
-  harness = await createHarness({ importMaxBytes: IMPORT_MAX_BYTES });
+  harness = await createHarness({ importMaxBytes: IMPORT_MAX_BYTES, bodyLimitBytes: BODY_LIMIT_BYTES });
 });
 after(async () => {
   await harness?.close();
@@ -230,6 +232,13 @@ describe('POST /api/v1/import/products', () => {
     });
     assert.equal(response.statusCode, 415);
     assert.equal(JSON.parse(response.body).code, 'unsupported_media_type');
+  });
+
+  it('takes a file larger than BODY_LIMIT_BYTES, up to IMPORT_MAX_BYTES', async () => {
+    const t = tag();
+    const csv = `sku,name,description\n${Array.from({ length: 1500 }, (_, index) => `${t}-${index},P${index},${'d'.repeat(100)}`).join('\n')}\n`;
+    assert.ok(Buffer.byteLength(csv) > BODY_LIMIT_BYTES && Buffer.byteLength(csv) < IMPORT_MAX_BYTES);
+    assert.equal(ok(await importCsv('products', csv)).created, 1500);
   });
 
   it('refuses a file past IMPORT_MAX_BYTES with 413 and writes nothing', async () => {
