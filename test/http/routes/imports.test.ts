@@ -341,14 +341,17 @@ describe('POST /api/v1/import/stock-counts', () => {
     assert.equal((await levelOf(b.id, location.id)).onHand, 5);
   });
 
-  it('refuses the whole count when a line fails (unknown SKU, repeated SKU, bad number), writing nothing', async () => {
+  it('refuses the whole count when a line fails (unknown, archived or repeated SKU, bad number), writing nothing', async () => {
     const location = await createLocation(harness.app);
     const a = await createProduct(harness.app);
     const b = await createProduct(harness.app);
-    const csv = `sku,countedQuantity\n${a.sku},1\nNO-SUCH-${tag()},2\n${a.sku.toUpperCase()},3\n${b.sku},-1\n${b.sku},\n`;
+    const archived = await createProduct(harness.app);
+    assert.equal((await api(harness.app, 'DELETE', `/api/v1/products/${archived.id}`)).status, 200);
+    const csv =
+      `sku,countedQuantity\n${a.sku},1\nNO-SUCH-${tag()},2\n${a.sku.toUpperCase()},3\n${b.sku},-1\n${b.sku},\n` + `${archived.sku},1\n`;
     const response = await importCsv(`stock-counts?locationId=${location.id}`, csv);
     assertProblem(response, 422, 'validation_failed');
-    assert.equal(response.body.failed, 4);
+    assert.equal(response.body.failed, 5);
     assert.deepEqual(
       response.body.errors.map((error: { line: number; column: string }) => [error.line, error.column]),
       [
@@ -356,6 +359,7 @@ describe('POST /api/v1/import/stock-counts', () => {
         [4, 'sku'],
         [5, 'countedQuantity'],
         [6, 'countedQuantity'],
+        [7, 'sku'],
       ],
     );
     assert.deepEqual(response.body.movementIds, []);
