@@ -17,6 +17,7 @@ import { BENCH_ADMIN, openSource, serverEnv, withConnection, type Target } from 
 import { followEvents, type EventLatency } from './event-latency.ts';
 import { directPostRate, startReceiver } from './webhooks.ts';
 import { ensureWrk, runWrk } from './wrk.ts';
+import { measureImports } from './import.ts';
 
 // npm run bench: Stockroom under HTTP load from wrk, on PostgreSQL and on the embedded database,
 // each scenario beside its baseline (the same SQL straight through the driver at the same
@@ -37,6 +38,7 @@ import { ensureWrk, runWrk } from './wrk.ts';
 //   BENCH_EVENTS        1                 0: skip the event measurements (a stream followed under inbound load; the
 //                                         webhook sender draining a backlog, beside direct POSTs to its receiver)
 //   BENCH_WEBHOOK_BACKLOG 5000            deliveries the webhook sender drains in its measurement
+//   BENCH_IMPORT_LINES  100000            the product import over HTTP (bench/import.ts), at this and a tenth; 0: skip it
 //   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
 //   BENCH_SERVER_NODE_ARGS (none)         Node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
@@ -368,6 +370,10 @@ try {
       point.rows.push(await measure(postgres, fixture, scenario, scaleSeconds, scaleConnections, false));
       await save();
     }
+  }
+  if (process.env.BENCH_IMPORT_LINES !== '0' && databases.length > 0) {
+    Object.assign(report, { productImport: await measureImports(databases) });
+    await save();
   }
 } finally {
   if (!keepData) {

@@ -72,6 +72,7 @@ export async function buildApp({ config, db, credentials, events, logger = false
     loginPolicy: { sessionTtlHours: config.sessionTtlHours, maxAttempts: config.loginMaxAttempts, windowS: config.loginWindowS },
     webhookAllowPrivateNetworks: config.webhookAllowPrivateNetworks,
     uploads: { maxBytes: config.uploadMaxBytes, tmpDir: config.uploadTmpDir },
+    importMaxBytes: config.importMaxBytes,
   });
 
   // Background work (clean-up, the credential cache's listener) is not started here but by the

@@ -59,6 +59,8 @@ export interface Config {
   uploadMaxBytes: number;
   /** Where uploads are spooled while they are checked and re-encoded; every file is removed when its request ends. */
   uploadTmpDir: string;
+  /** The largest CSV file an import takes (413 past it), counted as it streams in. */
+  importMaxBytes: number;
 }
 
 export type TrustProxy = false | number | string[];
@@ -180,5 +182,6 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy: trustProxy(env),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
     uploadTmpDir: env.UPLOAD_TMP_DIR?.trim() || join(tmpdir(), 'stockroom-uploads'),
+    importMaxBytes: integer(env, 'IMPORT_MAX_BYTES', 52_428_800, 1024, 1_073_741_824),
   };
 }

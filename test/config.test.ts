@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       trustProxy: false,
       uploadMaxBytes: 5_242_880,
       uploadTmpDir: join(tmpdir(), 'stockroom-uploads'),
+      importMaxBytes: 52_428_800,
     });
   });
 
@@ -87,6 +88,7 @@ describe('loadConfig', () => {
       TRUST_PROXY: '1',
       UPLOAD_MAX_BYTES: '2097152',
       UPLOAD_TMP_DIR: '/var/tmp/stockroom',
+      IMPORT_MAX_BYTES: '1048576',
     });
     assert.deepEqual(config, {
       host: '0.0.0.0',
@@ -122,6 +124,7 @@ describe('loadConfig', () => {
       trustProxy: 1,
       uploadMaxBytes: 2_097_152,
       uploadTmpDir: '/var/tmp/stockroom',
+      importMaxBytes: 1_048_576,
     });
   });
 
@@ -188,6 +191,8 @@ describe('loadConfig', () => {
     ['AUTH_CACHE_TTL_S', '301'],
     ['AUTH_CACHE_TTL_S', '-1'],
     ['TRUST_PROXY', 'maybe'],
+    ['IMPORT_MAX_BYTES', '100'],
+    ['IMPORT_MAX_BYTES', '1GB'],
     ['TRUST_PROXY', 'true'],
     ['TRUST_PROXY', '10.0.0.0/33'],
     ['TRUST_PROXY', '10.0.0.1, proxy.internal'],

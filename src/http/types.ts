@@ -29,4 +29,6 @@ export interface RouteOptions {
   webhookAllowPrivateNetworks: boolean;
   /** UPLOAD_MAX_BYTES and UPLOAD_TMP_DIR: the product image upload's size limit and where it is spooled. */
   uploads: { maxBytes: number; tmpDir: string };
+  /** IMPORT_MAX_BYTES: the largest CSV file an import takes. */
+  importMaxBytes: number;
 }

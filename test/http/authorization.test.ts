@@ -238,6 +238,13 @@ before(async () => {
   team = Object.fromEntries(members.map((member) => [member.role, member])) as Record<Role, Member>;
 });
 
+/** A CSV file posted as the imports take it (text/csv), its answer parsed. */
+async function sendCsv(url: string, csv: string, credentials: Headers): Promise<ApiResponse> {
+  const headers = Object.fromEntries(Object.entries(credentials).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const response = await h.app.inject({ method: 'POST', url, headers: { ...headers, 'content-type': 'text/csv' }, payload: csv });
+  return { status: response.statusCode, headers: response.headers, body: response.body === '' ? undefined : JSON.parse(response.body) };
+}
+
 // ---- The table: how to make a valid request of each route -------------------------------------
 
 interface Context {
@@ -693,6 +700,24 @@ const TABLE: Record<string, Variant[]> = {
           response.body.items.map((item: { locationId: string }) => item.locationId),
           [at(where)],
         ),
+    },
+  ],
+  'POST /api/v1/import/products': [
+    {
+      rule: 'catalog write',
+      ok: 200,
+      send: (url, credentials) => sendCsv(url, `sku,name\nIMPORT-${tag()},Imported\n`, credentials),
+      check: (response) => assert.equal(response.body.created, 1),
+    },
+  ],
+  'POST /api/v1/import/stock-counts': [
+    {
+      rule: 'stock write',
+      ok: 200,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ query: `locationId=${at(where)}` }),
+      send: (url, credentials) => sendCsv(url, `sku,countedQuantity\n${fx.productSku},3\n`, credentials),
+      check: (response) => assert.equal(response.body.movementIds.length, 1),
     },
   ],
 };

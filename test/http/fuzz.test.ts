@@ -75,6 +75,8 @@ interface Operation {
   body: Schema | undefined;
   /** The body is a multipart/form-data upload (the product image), not JSON. */
   multipart: boolean;
+  /** The body is a CSV file (the imports), not JSON. */
+  csv: boolean;
   query: Param[];
   path: Param[];
   headers: Param[];
@@ -95,7 +97,8 @@ function operationsOf(app: TestApp): Operation[] {
       const name = `${method.toUpperCase()} ${template}`;
       const contentTypes = Object.keys(spec.requestBody?.content ?? {});
       assert.ok(
-        contentTypes.every((type) => type === 'application/json' || type === 'multipart/form-data'),
+        contentTypes.every((type) => type === 'application/json' || type === 'multipart/form-data') ||
+          (contentTypes.length === 1 && contentTypes[0] === 'text/csv'),
         `${name} takes ${contentTypes.join(', ')}: teach the fuzzer that body`,
       );
       assert.ok(METHODS.includes(method.toUpperCase() as Method), `${name}: an HTTP method the fuzzer does not send`);
@@ -107,6 +110,7 @@ function operationsOf(app: TestApp): Operation[] {
         isPublic: spec.security?.length === 0,
         body: spec.requestBody?.content['application/json']?.schema,
         multipart: spec.requestBody?.content['multipart/form-data'] !== undefined,
+        csv: spec.requestBody?.content['text/csv'] !== undefined,
         query: inPart('query'),
         path: inPart('path'),
         headers: inPart('header'),
@@ -663,8 +667,57 @@ function multipartBodyArb(): fc.Arbitrary<BodyPart> {
   );
 }
 
+/** Cells a CSV file may hold, plain and hostile: quotes, line breaks, formulas, NUL, odd text. */
+const CSV_CELLS = [
+  '',
+  'sku',
+  'SKU',
+  'name',
+  'countedQuantity',
+  'onHand',
+  'expectedOnHand',
+  'category',
+  'reorderPoint',
+  'x',
+  '-1',
+  '1e9',
+  '99999999999',
+  '"q""uote"',
+  '"multi\nline"',
+  '"unclosed',
+  'a"b',
+  "'=cmd()",
+  'A/B/C',
+  '//',
+  '\u0000',
+];
+
+/** A CSV body (the imports): rows of plain and hostile cells, perhaps after a valid header and a BOM. */
+function csvBodyArb(): fc.Arbitrary<BodyPart> {
+  const cell = fc.oneof(fc.constantFrom(...CSV_CELLS, ...ODD_CHARS), fc.string({ maxLength: 12 }));
+  const rows = fc.array(fc.array(cell, { minLength: 1, maxLength: 5 }), { maxLength: 6 });
+  const text = fc
+    .tuple(fc.constantFrom('', 'sku,name,countedQuantity\n', '\ufeffsku,name\r\n'), rows, fc.constantFrom('\n', '\r\n', '\r'))
+    .map(([header, lines, newline]) => header + lines.map((line) => line.join(',')).join(newline));
+  return fc.oneof(
+    CROSS_SHRINK,
+    { weight: 6, arbitrary: text.map((payload) => ({ payload, contentType: 'text/csv', label: 'a CSV body' })) },
+    { weight: 1, arbitrary: fc.constant<BodyPart>({ label: 'no body' }) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(text, fc.constantFrom(...WRONG_CONTENT_TYPES, 'application/json', undefined)).map(([payload, contentType]) => ({
+        payload,
+        ...(contentType === undefined ? {} : { contentType }),
+        refusal: 'a content type other than CSV',
+        label: `Content-Type ${JSON.stringify(contentType)}`,
+      })),
+    },
+  );
+}
+
 function bodyArb(op: Operation, fixtures: Fixtures): fc.Arbitrary<BodyPart> {
   if (op.multipart) return multipartBodyArb();
+  if (op.csv) return csvBodyArb();
   const oversized = fc.tuple(fc.integer({ min: 1, max: 64 * 1024 }), fc.boolean()).map(([extra, json]): BodyPart => {
     const filler = 'a'.repeat(fixtures.bodyLimit + extra);
     const payload = json ? `{"name":"${filler}"}` : filler;

@@ -10,6 +10,7 @@ import { stockSchemas } from '../schemas/stock.ts';
 import { tokenSchemas } from '../schemas/tokens.ts';
 import { userSchemas } from '../schemas/users.ts';
 import { webhookSchemas } from '../schemas/webhooks.ts';
+import { importSchemas } from '../schemas/imports.ts';
 import type { App, RouteOptions } from '../types.ts';
 import { authRoutes } from './auth.ts';
 import { categoryRoutes } from './categories.ts';
@@ -23,6 +24,7 @@ import { stockRoutes } from './stock.ts';
 import { tokenRoutes } from './tokens.ts';
 import { userRoutes } from './users.ts';
 import { webhookRoutes } from './webhooks.ts';
+import { importRoutes } from './imports.ts';
 
 // Every route of the versioned API, registered under /api/v1 (src/app.ts). A new resource adds
 // its routes here, and its shared schemas to the list below.
@@ -44,11 +46,22 @@ const SHARED_SCHEMAS = [
   ...tokenSchemas,
   ...reservationSchemas,
   ...webhookSchemas,
+  ...importSchemas,
 ];
 
 export async function apiRoutes(
   api: App,
-  { db, credentials, events, idempotencyKeyTtlHours, loginPolicy, streams, webhookAllowPrivateNetworks, uploads }: RouteOptions,
+  {
+    db,
+    credentials,
+    events,
+    idempotencyKeyTtlHours,
+    loginPolicy,
+    streams,
+    webhookAllowPrivateNetworks,
+    uploads,
+    importMaxBytes,
+  }: RouteOptions,
 ) {
   // An unknown path of the API is a 404 problem, whoever asks (it is answered outside the
   // authentication below), and stays one whatever the root's not-found handler becomes
@@ -73,5 +86,6 @@ export async function apiRoutes(
     await resources.register(reservationRoutes, { idempotencyKeyTtlHours });
     await resources.register(eventRoutes, { events, streams });
     await resources.register(webhookRoutes, { webhookAllowPrivateNetworks });
+    await resources.register(importRoutes, { importMaxBytes });
   });
 }
