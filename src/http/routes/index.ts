@@ -22,6 +22,7 @@ import { stockRoutes } from './stock.ts';
 import { tokenRoutes } from './tokens.ts';
 import { userRoutes } from './users.ts';
 import { webhookRoutes } from './webhooks.ts';
+import { exportRoutes } from './exports.ts';
 
 // Every route of the versioned API, registered under /api/v1 (src/app.ts). A new resource adds
 // its routes here, and its shared schemas to the list below.
@@ -71,5 +72,6 @@ export async function apiRoutes(
     await resources.register(reservationRoutes, { idempotencyKeyTtlHours });
     await resources.register(eventRoutes, { events, streams });
     await resources.register(webhookRoutes, { webhookAllowPrivateNetworks });
+    await resources.register(exportRoutes);
   });
 }
