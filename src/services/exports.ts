@@ -146,16 +146,22 @@ export async function exportStock(ctx: UseCaseContext, filter: StockExportFilter
       for await (const page of levels) yield page.map((row) => ({ ...row, location: location.code }));
     }
   }
-  return csvExport('stock', STOCK_EXPORT_COLUMNS, pages(), (row) => [
-    text(row.location),
-    text(row.sku),
-    text(row.name),
-    text(row.unit),
-    number(row.onHand),
-    number(row.reserved),
-    number(row.available),
-    number(row.reorderPoint),
-  ], options);
+  return csvExport(
+    'stock',
+    STOCK_EXPORT_COLUMNS,
+    pages(),
+    (row) => [
+      text(row.location),
+      text(row.sku),
+      text(row.name),
+      text(row.unit),
+      number(row.onHand),
+      number(row.reserved),
+      number(row.available),
+      number(row.reorderPoint),
+    ],
+    options,
+  );
 }
 
 export const MOVEMENT_EXPORT_COLUMNS = [
@@ -195,23 +201,29 @@ export async function exportMovements(ctx: UseCaseContext, filter: MovementExpor
     (row): exports.MovementLineKey => [row.createdAt, row.movementId, row.lineNo],
     options.pageRows ?? EXPORT_PAGE_ROWS,
   );
-  return csvExport('movements', MOVEMENT_EXPORT_COLUMNS, pages, (row) => [
-    row.movementId,
-    row.createdAt.toISOString(),
-    row.type,
-    text(row.location),
-    text(row.toLocation),
-    number(row.lineNo + 1), // lines count from 1, as a person reads them
-    text(row.sku),
-    text(row.name),
-    // A request line is the entry at the movement's own location; outbound and transfer take it away.
-    number(row.type === 'outbound' || row.type === 'transfer' ? -row.delta : row.delta),
-    number(row.countedQuantity),
-    text(row.reference),
-    text(row.note),
-    text(row.reason),
-    text(row.createdBy),
-  ], options);
+  return csvExport(
+    'movements',
+    MOVEMENT_EXPORT_COLUMNS,
+    pages,
+    (row) => [
+      row.movementId,
+      row.createdAt.toISOString(),
+      row.type,
+      text(row.location),
+      text(row.toLocation),
+      number(row.lineNo + 1), // lines count from 1, as a person reads them
+      text(row.sku),
+      text(row.name),
+      // A request line is the entry at the movement's own location; outbound and transfer take it away.
+      number(row.type === 'outbound' || row.type === 'transfer' ? -row.delta : row.delta),
+      number(row.countedQuantity),
+      text(row.reference),
+      text(row.note),
+      text(row.reason),
+      text(row.createdBy),
+    ],
+    options,
+  );
 }
 
 /** How many rows exportMovements would write now (a CLI's ETA); the export itself may differ by what is recorded meanwhile. */

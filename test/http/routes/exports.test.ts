@@ -87,18 +87,27 @@ describe('GET /api/v1/export/products.csv', () => {
   it('guards text cells a spreadsheet would read as a formula, and quotes commas, quotes and line breaks', async () => {
     const t = tag();
     const formulas = ['=cmd|calc', '+x', '-x', '@x', '\tx', '\rx'];
-    for (const [i, name] of formulas.entries()) await createProduct(h.app, { sku: `${t}-${i}`, name });
+    // Names are trimmed when written, so a tab or CR can only start a description.
+    for (const [i, formula] of formulas.entries()) {
+      await createProduct(h.app, { sku: `${t}-${i}`, name: formula.trim() === formula ? formula : `n${i}`, description: formula });
+    }
     await createProduct(h.app, { sku: `${t}-q`, name: 'a, "b"', description: 'line one\nline two\r\nthree\rfour' });
     const response = await download(`/api/v1/export/products.csv?q=${t}`);
     const rows = rowsOf(csvRecords(response, 'products'), PRODUCT_COLUMNS);
     assert.deepEqual(
-      rows.slice(0, formulas.length).map((row) => row.name),
-      formulas.map((name) => `'${name}`),
+      rows.slice(0, formulas.length).map((row) => row.description),
+      formulas.map((formula) => `'${formula}`),
+    );
+    assert.deepEqual(
+      rows.slice(0, 4).map((row) => row.name),
+      formulas.slice(0, 4).map((formula) => `'${formula}`),
     );
     assert.equal(rows[formulas.length]!.name, 'a, "b"');
     assert.equal(rows[formulas.length]!.description, 'line one\nline two\r\nthree\rfour');
-    assert.ok(response.text.includes(`"a, ""b""","pcs"`) || response.text.includes(`"a, ""b""",pcs`), 'RFC 4180 quoting');
-    assert.ok(response.text.includes('"line one\nline two\r\nthree\rfour"'), 'a cell with line breaks is quoted whole');
+    assert.ok(
+      response.text.includes(`\r\n${t}-q,"a, ""b""",,pcs,,0,"line one\nline two\r\nthree\rfour"\r\n`),
+      'RFC 4180: a cell with a comma, a quote or a line break is quoted, its quotes doubled',
+    );
   });
 
   it('filters as GET /products does: search text, category, archived (both unless asked)', async () => {
@@ -145,9 +154,27 @@ describe('GET /api/v1/export/stock.csv', () => {
     const clerk = await createUser(h.app, { role: 'clerk', locationIds: [north.id, south.id] });
     const rows = rowsOf(csvRecords(await download('/api/v1/export/stock.csv', clerk.auth), 'stock'), STOCK_EXPORT_COLUMNS);
     assert.deepEqual(rows, [
-      { location: `${t}-N`, sku: `${t}-apples`, name: "'=Apples", unit: 'pcs', onHand: '3', reserved: '0', available: '3', reorderPoint: '0' },
+      {
+        location: `${t}-N`,
+        sku: `${t}-apples`,
+        name: "'=Apples",
+        unit: 'pcs',
+        onHand: '3',
+        reserved: '0',
+        available: '3',
+        reorderPoint: '0',
+      },
       { location: `${t}-N`, sku: `${t}-pears`, name: 'Pears', unit: 'kg', onHand: '10', reserved: '4', available: '6', reorderPoint: '4' },
-      { location: `${t}-S`, sku: `${t}-apples`, name: "'=Apples", unit: 'pcs', onHand: '7', reserved: '0', available: '7', reorderPoint: '0' },
+      {
+        location: `${t}-S`,
+        sku: `${t}-apples`,
+        name: "'=Apples",
+        unit: 'pcs',
+        onHand: '7',
+        reserved: '0',
+        available: '7',
+        reorderPoint: '0',
+      },
     ]);
     const southOnly = rowsOf(csvRecords(await download(`/api/v1/export/stock.csv?locationId=${south.id}`), 'stock'), STOCK_EXPORT_COLUMNS);
     assert.deepEqual(
@@ -200,7 +227,10 @@ describe('GET /api/v1/export/movements.csv', () => {
   it('writes a row per movement line, oldest first, a negative adjustment unguarded and a transfer once', async () => {
     const t = tag();
     const [from, to] = [await createLocation(h.app, { code: `${t}-A` }), await createLocation(h.app, { code: `${t}-B` })];
-    const [tea, cups] = [await createProduct(h.app, { sku: `${t}-tea`, name: 'Tea' }), await createProduct(h.app, { sku: `${t}-cups`, name: 'Cups' })];
+    const [tea, cups] = [
+      await createProduct(h.app, { sku: `${t}-tea`, name: 'Tea' }),
+      await createProduct(h.app, { sku: `${t}-cups`, name: 'Cups' }),
+    ];
     const inbound = await stockUp(h.app, tea.id, from.id, 10);
     const moved = await recordMovement(h.app, {
       type: 'transfer',
@@ -221,7 +251,10 @@ describe('GET /api/v1/export/movements.csv', () => {
       ],
     });
     assert.equal(adjusted.status, 201);
-    const rows = rowsOf(csvRecords(await download(`/api/v1/export/movements.csv?locationId=${from.id}`), 'movements'), MOVEMENT_EXPORT_COLUMNS);
+    const rows = rowsOf(
+      csvRecords(await download(`/api/v1/export/movements.csv?locationId=${from.id}`), 'movements'),
+      MOVEMENT_EXPORT_COLUMNS,
+    );
     const admin = inbound.createdBy.name;
     assert.deepEqual(rows, [
       {
@@ -277,7 +310,10 @@ describe('GET /api/v1/export/movements.csv', () => {
       })),
     ]);
     // The transfer's destination sees it too; a product filter keeps that product's lines.
-    const arrived = rowsOf(csvRecords(await download(`/api/v1/export/movements.csv?locationId=${to.id}`), 'movements'), MOVEMENT_EXPORT_COLUMNS);
+    const arrived = rowsOf(
+      csvRecords(await download(`/api/v1/export/movements.csv?locationId=${to.id}`), 'movements'),
+      MOVEMENT_EXPORT_COLUMNS,
+    );
     assert.deepEqual(
       arrived.map((row) => [row.movementId, row.quantity]),
       [[moved.body.id, '4']],
@@ -292,11 +328,15 @@ describe('GET /api/v1/export/movements.csv', () => {
     );
     // from is inclusive, to exclusive.
     const range = async (query: string) =>
-      rowsOf(csvRecords(await download(`/api/v1/export/movements.csv?locationId=${from.id}&${query}`), 'movements'), MOVEMENT_EXPORT_COLUMNS).map(
-        (row) => row.movementId,
-      );
+      rowsOf(
+        csvRecords(await download(`/api/v1/export/movements.csv?locationId=${from.id}&${query}`), 'movements'),
+        MOVEMENT_EXPORT_COLUMNS,
+      ).map((row) => row.movementId);
     assert.deepEqual(await range(`from=${encodeURIComponent(moved.body.createdAt)}`), [moved.body.id, adjusted.body.id, adjusted.body.id]);
-    assert.deepEqual(await range(`to=${encodeURIComponent(moved.body.createdAt)}`), inbound.createdAt === moved.body.createdAt ? [] : [inbound.id]);
+    assert.deepEqual(
+      await range(`to=${encodeURIComponent(moved.body.createdAt)}`),
+      inbound.createdAt === moved.body.createdAt ? [] : [inbound.id],
+    );
     assert.deepEqual(await range('from=2000-01-01&to=2000-01-02'), []);
   });
 
