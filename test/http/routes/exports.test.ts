@@ -405,19 +405,19 @@ describe('Streaming a large export', () => {
     assert.equal(expected.length, LINES);
   });
 
-  /** Counts the reads (connections taken) the app makes while `during` runs. */
-  async function countingReads<T>(during: (reads: () => number) => Promise<T>): Promise<T> {
+  /** Counts the reads (connections taken) the app makes while `during` runs; from read `failFrom` on, each fails. */
+  async function countingReads<T>(during: (reads: () => number) => Promise<T>, failFrom = Infinity): Promise<T> {
     const db: Database = h.db;
-    const original = db.connection;
+    const original = db.connection.bind(db);
     let reads = 0;
-    db.connection = function (this: Database, ...args: Parameters<Database['connection']>) {
+    db.connection = ((work, options) => {
       reads += 1;
-      return original.apply(this, args);
-    } as Database['connection'];
+      return reads >= failFrom ? Promise.reject(new Error('the database went away')) : original(work, options);
+    }) as Database['connection'];
     try {
       return await during(() => reads);
     } finally {
-      db.connection = original;
+      Reflect.deleteProperty(db, 'connection'); // the prototype's method again
     }
   }
 
@@ -487,21 +487,11 @@ describe('Streaming a large export', () => {
   });
 
   it('cuts the connection when the database fails after the download began, instead of writing a problem into the CSV', async () => {
-    const db: Database = h.db;
-    const original = db.connection;
-    let reads = 0;
-    db.connection = function (this: Database, ...args: Parameters<Database['connection']>) {
-      reads += 1;
-      if (reads > 3) return Promise.reject(new Error('the database went away'));
-      return original.apply(this, args);
-    } as Database['connection'];
-    try {
+    await countingReads(async () => {
       const response = await fetch(`${url}${base}`, { headers: h.auth });
       assert.equal(response.status, 200);
       await assert.rejects(response.text(), 'the body ends in an error, not in a problem document');
-    } finally {
-      db.connection = original;
-    }
+    }, 4);
     assert.equal(h.db.stats().inUse, 0);
   });
 });
