@@ -17,6 +17,7 @@ import { BENCH_ADMIN, openSource, serverEnv, withConnection, type Target } from 
 import { followEvents, type EventLatency } from './event-latency.ts';
 import { directPostRate, startReceiver } from './webhooks.ts';
 import { ensureWrk, runWrk } from './wrk.ts';
+import { benchExport, printExport, type ExportMeasurement } from './export.ts';
 
 // npm run bench: Stockroom under HTTP load from wrk, on PostgreSQL and on the embedded database,
 // each scenario beside its baseline (the same SQL straight through the driver at the same
@@ -37,6 +38,9 @@ import { ensureWrk, runWrk } from './wrk.ts';
 //   BENCH_EVENTS        1                 0: skip the event measurements (a stream followed under inbound load; the
 //                                         webhook sender draining a backlog, beside direct POSTs to its receiver)
 //   BENCH_WEBHOOK_BACKLOG 5000            deliveries the webhook sender drains in its measurement
+//   BENCH_EXPORT        1                 0: skip the movements export (bench/export.ts: over HTTP on PostgreSQL, its
+//                                         peak RSS at a tenth and at all of the lines, beside COPY … TO STDOUT)
+//   BENCH_EXPORT_LINES  1000000           ledger lines the export measurement loads and exports
 //   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
 //   BENCH_SERVER_NODE_ARGS (none)         Node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
@@ -337,6 +341,7 @@ const report = {
   }[],
   scaleConnections,
   scale: [] as { ledgerLines: number; loadSeconds: number; rows: Row[] }[],
+  export: [] as ExportMeasurement[],
 };
 // Written after every measurement, so that an interrupted run keeps what it measured.
 const save = () => writeFile(resultFile, JSON.stringify(report, null, 2));
@@ -368,6 +373,11 @@ try {
       point.rows.push(await measure(postgres, fixture, scenario, scaleSeconds, scaleConnections, false));
       await save();
     }
+  }
+  if (process.env.BENCH_EXPORT !== '0') {
+    const lines = Number(process.env.BENCH_EXPORT_LINES ?? 1_000_000);
+    report.export = await benchExport({ serverUrl, lines, keepData });
+    await save();
   }
 } finally {
   if (!keepData) {
@@ -406,4 +416,5 @@ if (report.scale.length > 0) {
   }
   console.table(table);
 }
+if (report.export.length > 0) printExport(report.export);
 console.log(`written to ${resultFile}`);

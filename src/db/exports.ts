@@ -173,10 +173,13 @@ export async function exportMovementLinesPage(
   const [at, id] = byProduct ? ['ml.created_at', 'ml.movement_id'] : ['m.created_at', 'm.id'];
   filterMovementLines(where, filter, at);
   if (after !== undefined) where.add(`(${at}, ${id}) >= ($?, $?)`, after[0], after[1]);
+  // The page carries its movements' columns: joining movements again by id would walk its primary key from the start.
+  const columns = 'm.id, m.created_at, m.type, m.location_id, m.to_location_id, m.reference, m.note, m.reason, m.created_by';
   const movements = byProduct
-    ? `SELECT DISTINCT ml.movement_id AS id, ml.created_at FROM movement_lines ml JOIN movements m ON m.id = ml.movement_id
+    ? `SELECT DISTINCT ON (ml.created_at, ml.movement_id) ${columns}
+       FROM movement_lines ml JOIN movements m ON m.id = ml.movement_id
        ${where.where()} ORDER BY ml.created_at, ml.movement_id LIMIT ${where.param(limit + 1)}`
-    : `SELECT m.id, m.created_at FROM movements m ${where.where()} ORDER BY m.created_at, m.id LIMIT ${where.param(limit + 1)}`;
+    : `SELECT ${columns} FROM movements m ${where.where()} ORDER BY m.created_at, m.id LIMIT ${where.param(limit + 1)}`;
   const lines = new Conditions();
   lines.params.push(...where.params);
   if (byProduct) lines.add('ml.product_id = $?', filter.productId);
@@ -186,9 +189,13 @@ export async function exportMovementLinesPage(
      SELECT m.id AS "movementId", m.created_at AS "createdAt", m.type, l.code AS location, tl.code AS "toLocation",
             ml.line_no AS "lineNo", p.sku, p.name, ml.delta, ml.counted_quantity AS "countedQuantity",
             m.reference, m.note, m.reason, u.name AS "createdBy"
-     FROM page
-     JOIN movements m ON m.id = page.id
-     JOIN movement_lines ml ON ml.movement_id = m.id AND ml.location_id = m.location_id
+     FROM page m
+     -- Each movement's lines by its key. OFFSET 0 keeps the subquery apart: merged into the join,
+     -- without statistics the planner found lines by location alone and filtered them by movement.
+     CROSS JOIN LATERAL (
+       SELECT ml.line_no, ml.product_id, ml.delta, ml.counted_quantity FROM movement_lines ml
+       WHERE ml.movement_id = m.id AND ml.location_id = m.location_id OFFSET 0
+     ) ml
      JOIN products p ON p.id = ml.product_id
      JOIN locations l ON l.id = m.location_id
      LEFT JOIN locations tl ON tl.id = m.to_location_id
