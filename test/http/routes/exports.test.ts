@@ -5,7 +5,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import type { Database } from '../../../src/db/database.ts';
 import { PRODUCT_COLUMNS } from '../../../src/domain/csv.ts';
-import { EXPORT_PAGE_ROWS, MOVEMENT_EXPORT_COLUMNS, STOCK_EXPORT_COLUMNS } from '../../../src/services/exports.ts';
+import {
+  countMovementExport,
+  EXPORT_PAGE_ROWS,
+  exportMovements,
+  MOVEMENT_EXPORT_COLUMNS,
+  STOCK_EXPORT_COLUMNS,
+} from '../../../src/services/exports.ts';
 import { assertProblem, assertValidationError, tag, UNKNOWN_ID } from '../../support/assertions.ts';
 import { createCategory, createLocation, createProduct, createUser, recordMovement, stockUp } from '../../support/factories.ts';
 import { api, createHarness, listen, type ApiResponse, type Harness } from '../../support/helpers.ts';
@@ -430,6 +436,18 @@ describe('Streaming a large export', () => {
       request.end();
     });
   }
+
+  it("as a use case (the CLI's), counts its rows ahead and tells its progress after each page", async () => {
+    const ctx = { db: h.db, actor: null };
+    assert.equal(await countMovementExport(ctx, { locationId: location.id }), LINES);
+    const progress: number[] = [];
+    const csv = await exportMovements(ctx, { locationId: location.id }, { onRows: (rows) => progress.push(rows), pageRows: 5000 });
+    assert.match(csv.filename, /^movements-\d{4}-\d{2}-\d{2}\.csv$/);
+    let text = '';
+    for await (const chunk of csv.stream) text += String(chunk);
+    assert.equal((parse(text, { bom: true }) as string[][]).length, LINES + 1);
+    assert.deepEqual(progress, [5000, 10000, 15000, 20000, LINES]);
+  });
 
   it('streams every line once, in order, across page boundaries', async () => {
     const response = await fetch(`${url}${base}`, { headers: h.auth });
