@@ -11,13 +11,13 @@ import { BENCH_ADMIN, openSource, serverEnv, withConnection, type Target } from 
 
 // The movements export (GET /api/v1/export/movements.csv) on PostgreSQL: BENCH_EXPORT_LINES ledger
 // lines (the benchmark's data set, bench/dataset.ts) downloaded whole over HTTP from a server
-// process, and a tenth of them, each from a fresh server, so that the server's peak RSS of the two
-// can be compared: an export streamed in constant memory peaks the same whatever its length.
+// process, and a tenth and a half of them, each from a fresh server, so that the server's peak RSS
+// can be compared: an export streamed in constant memory levels off whatever its length.
 // Beside them, the baseline: the same rows in the same order straight out of PostgreSQL as CSV
 // (COPY … TO STDOUT through psql), measured in the same run. Runs alone (npm run bench:export or
 // node --import tsx bench/export.ts) and as part of npm run bench (bench/run.ts).
 //
-//   BENCH_EXPORT_LINES  1000000   ledger lines, all exported; the short export takes a tenth
+//   BENCH_EXPORT_LINES  1000000   ledger lines, all exported; the shorter exports take a tenth and a half
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   (a schema of its own is used)
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,6 +29,8 @@ export interface ExportMeasurement {
   megabytes: number;
   seconds: number;
   megabytesPerSecond: number;
+  /** The server's peak RSS before the export (start-up and login), and during it. */
+  serverPeakRssBeforeMb: number;
   serverPeakRssMb: number;
   baselineSeconds: number;
   baselineMegabytesPerSecond: number;
@@ -137,6 +139,7 @@ async function measureExport(target: Target, serverUrl: string, lines: number, t
     });
     const { token } = (await login.json()) as { token: string };
     const query = to === undefined ? '' : `?to=${encodeURIComponent(to.toISOString())}`;
+    const before = await peakRssMb(server.pid);
     const started = performance.now();
     const { bytes, rows } = await download(`${server.url}/api/v1/export/movements.csv${query}`, { authorization: `Bearer ${token}` });
     const seconds = (performance.now() - started) / 1000;
@@ -149,6 +152,7 @@ async function measureExport(target: Target, serverUrl: string, lines: number, t
       megabytes: round(megabytes),
       seconds: round(seconds, 2),
       megabytesPerSecond: round(megabytes / seconds),
+      serverPeakRssBeforeMb: Math.round(before),
       serverPeakRssMb: Math.round(serverPeakRssMb),
       baselineSeconds: round(baseline.seconds, 2),
       baselineMegabytesPerSecond: round(baseline.bytes / 1e6 / baseline.seconds),
@@ -167,29 +171,33 @@ export async function benchExport(options: { serverUrl: string; lines: number; k
   try {
     const source = await openSource(target);
     const db = new Database(source);
-    let tenth: { lines: number; to: Date };
-    let total: number;
+    // Exports of the oldest tenth and half of the ledger (up to, not including, the time of the
+    // line past them) and of all of it: a peak RSS that levels off is one that doesn't grow with the export.
+    const parts: { lines: number; to: Date | undefined }[] = [];
     try {
       await migrate(db);
       const loaded = await withConnection(source, (q) => loadDataset(q, { ...DEFAULT_SIZE, ledgerLines: options.lines }));
-      total = loaded.ledgerLines;
-      // The short export: the oldest tenth of the ledger, up to (not including) the time of the line past it.
-      const [row] = await withConnection(source, (q) =>
-        q.query<{ at: Date }>('SELECT created_at AS at FROM movements ORDER BY created_at, id OFFSET $1 LIMIT 1', [Math.floor(total / 10)]),
-      );
-      const [counted] = await withConnection(source, (q) =>
-        q.query<{ n: number }>('SELECT count(*)::int AS n FROM movement_lines WHERE created_at < $1', [row!.at]),
-      );
-      tenth = { lines: counted!.n, to: row!.at };
+      for (const fraction of [10, 2]) {
+        const part = await withConnection(source, async (q) => {
+          const [row] = await q.query<{ at: Date }>('SELECT created_at AS at FROM movements ORDER BY created_at, id OFFSET $1 LIMIT 1', [
+            Math.floor(loaded.ledgerLines / fraction),
+          ]);
+          const [counted] = await q.query<{ n: number }>('SELECT count(*)::int AS n FROM movement_lines WHERE created_at < $1', [row!.at]);
+          return { lines: counted!.n, to: row!.at };
+        });
+        parts.push(part);
+      }
+      parts.push({ lines: loaded.ledgerLines, to: undefined });
     } finally {
       await db.close();
     }
-    const short = await measureExport(target, options.serverUrl, tenth.lines, tenth.to);
-    const full = await measureExport(target, options.serverUrl, total, undefined);
-    for (const measured of [short, full]) {
-      if (measured.rows !== measured.lines) throw new Error(`the export of ${measured.lines} lines wrote ${measured.rows} rows`);
+    const measured: ExportMeasurement[] = [];
+    for (const part of parts) {
+      const result = await measureExport(target, options.serverUrl, part.lines, part.to);
+      if (result.rows !== result.lines) throw new Error(`the export of ${result.lines} lines wrote ${result.rows} rows`);
+      measured.push(result);
     }
-    return [short, full];
+    return measured;
   } finally {
     if (options.keepData !== true) await onServer(options.serverUrl, `DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
   }

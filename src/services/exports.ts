@@ -64,8 +64,8 @@ async function csvExport<Row>(
   options: ExportOptions,
 ): Promise<CsvExport> {
   const first = await pages.next();
-  // A page is written as one chunk: a write per row would cost the response a chunk (and its
-  // framing) per row, and was several times slower for a few hundred bytes each.
+  // A page is written as one chunk: a write per row would cost the response a write (and a chunk's
+  // framing) for every hundred bytes or so.
   async function* chunks() {
     let rows = 0;
     try {
