@@ -18,6 +18,7 @@ import { followEvents, type EventLatency } from './event-latency.ts';
 import { directPostRate, startReceiver } from './webhooks.ts';
 import { ensureWrk, runWrk } from './wrk.ts';
 import { measureImports } from './import.ts';
+import { benchExport, printExport, type ExportMeasurement } from './export.ts';
 
 // npm run bench: Stockroom under HTTP load from wrk, on PostgreSQL and on the embedded database,
 // each scenario beside its baseline (the same SQL straight through the driver at the same
@@ -39,6 +40,9 @@ import { measureImports } from './import.ts';
 //                                         webhook sender draining a backlog, beside direct POSTs to its receiver)
 //   BENCH_WEBHOOK_BACKLOG 5000            deliveries the webhook sender drains in its measurement
 //   BENCH_IMPORT_LINES  100000            the product import over HTTP (bench/import.ts), at this and a tenth; 0: skip it
+//   BENCH_EXPORT        1                 0: skip the movements export (bench/export.ts: over HTTP on PostgreSQL, its
+//                                         peak RSS at a tenth and at all of the lines, beside COPY … TO STDOUT)
+//   BENCH_EXPORT_LINES  1000000           ledger lines the export measurement loads and exports
 //   BENCH_KEEP_DATA     (unset)           1: leave the schema and the PGlite directory for inspection
 //   BENCH_SERVER_NODE_ARGS (none)         Node options for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
 //   DATABASE_URL        postgres://postgres@127.0.0.1:5432/test   the server (a schema of its own is used)
@@ -339,6 +343,7 @@ const report = {
   }[],
   scaleConnections,
   scale: [] as { ledgerLines: number; loadSeconds: number; rows: Row[] }[],
+  export: [] as ExportMeasurement[],
 };
 // Written after every measurement, so that an interrupted run keeps what it measured.
 const save = () => writeFile(resultFile, JSON.stringify(report, null, 2));
@@ -373,6 +378,11 @@ try {
   }
   if (process.env.BENCH_IMPORT_LINES !== '0' && databases.length > 0) {
     Object.assign(report, { productImport: await measureImports(databases) });
+    await save();
+  }
+  if (process.env.BENCH_EXPORT !== '0') {
+    const lines = Number(process.env.BENCH_EXPORT_LINES ?? 1_000_000);
+    report.export = await benchExport({ serverUrl, lines, keepData });
     await save();
   }
 } finally {
@@ -412,4 +422,5 @@ if (report.scale.length > 0) {
   }
   console.table(table);
 }
+if (report.export.length > 0) printExport(report.export);
 console.log(`written to ${resultFile}`);

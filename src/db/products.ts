@@ -72,8 +72,8 @@ export interface ProductFilter {
   limit: number;
 }
 
-export async function listProducts(db: Queryable, filter: ProductFilter): Promise<(ProductRow & { sortKey: string })[]> {
-  const where = new Conditions();
+/** The conditions of a product filter, the same for a list page and an export (src/db/exports.ts). */
+export function filterProducts(where: Conditions, filter: Pick<ProductFilter, 'q' | 'categoryId' | 'archived'>): Conditions {
   if (filter.q !== undefined && filter.q !== '') {
     // The search text is a LIKE pattern only after its own wildcards are escaped.
     const pattern = `%${filter.q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -81,6 +81,11 @@ export async function listProducts(db: Queryable, filter: ProductFilter): Promis
   }
   if (filter.categoryId !== undefined) where.add('p.category_id = $?', filter.categoryId);
   if (filter.archived !== undefined) where.add('p.archived = $?', filter.archived);
+  return where;
+}
+
+export async function listProducts(db: Queryable, filter: ProductFilter): Promise<(ProductRow & { sortKey: string })[]> {
+  const where = filterProducts(new Conditions(), filter);
   if (filter.after !== undefined) where.add('lower(p.sku) > $?', ...filter.after);
   return db.query(
     `SELECT ${PRODUCT_COLUMNS}, lower(p.sku) AS "sortKey"

@@ -26,16 +26,23 @@ export interface StockFilter {
   limit: number;
 }
 
+/**
+ * The SELECT of a level's `on_hand` and `reserved` (of `stock_levels s`), for a LATERAL join: now,
+ * or as of a past time from the ledger. The ledger keeps no history of reservations, so a level as
+ * of a past time has none.
+ */
+export function levelAt(where: Conditions, asOf: Date | undefined): string {
+  return asOf === undefined
+    ? 'SELECT s.on_hand AS on_hand, s.reserved AS reserved'
+    : `SELECT coalesce((SELECT sum(ml.delta) FROM movement_lines ml
+                        WHERE ml.product_id = s.product_id AND ml.location_id = s.location_id
+                          AND ml.created_at <= ${where.param(asOf)}), 0)::bigint AS on_hand,
+              0::bigint AS reserved`;
+}
+
 export async function listStock(db: Queryable, filter: StockFilter): Promise<StockRow[]> {
   const where = new Conditions();
-  // The ledger keeps no history of reservations, so a level as of a past time has none.
-  const level =
-    filter.asOf === undefined
-      ? 'SELECT s.on_hand AS on_hand, s.reserved AS reserved'
-      : `SELECT coalesce((SELECT sum(ml.delta) FROM movement_lines ml
-                          WHERE ml.product_id = s.product_id AND ml.location_id = s.location_id
-                            AND ml.created_at <= ${where.param(filter.asOf)}), 0)::bigint AS on_hand,
-                0::bigint AS reserved`;
+  const level = levelAt(where, filter.asOf);
   if (filter.productId !== undefined) where.add('s.product_id = $?', filter.productId);
   if (filter.locationId !== undefined) where.add('s.location_id = $?', filter.locationId);
   if (filter.locationIds !== undefined) where.add('s.location_id = ANY($?::uuid[])', filter.locationIds);

@@ -3,6 +3,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, it } from 'node:test';
 import { ROLES as APP_ROLES } from '../../src/domain/access.ts';
 import { hashSecret } from '../../src/domain/secrets.ts';
+import { parse } from 'csv-parse/sync';
 import { assertProblem, tag, UNKNOWN_ID } from '../support/assertions.ts';
 import { createCategory, createLocation, createProduct, createUser, stockUp, USER_PASSWORD } from '../support/factories.ts';
 import { api, createHarness, type ApiResponse, type TestApp } from '../support/helpers.ts';
@@ -300,6 +301,23 @@ async function openStream(url: string, credentials: Headers): Promise<ApiRespons
   for await (const chunk of stream) text += String(chunk);
   return { status: response.statusCode, headers: response.headers, body: JSON.parse(text) };
 }
+/** A CSV download read whole: its records (header first) as the body; a refusal as the problem it is. */
+async function downloadCsv(url: string, credentials: Headers): Promise<ApiResponse> {
+  const headers = Object.fromEntries(Object.entries(credentials).filter((entry): entry is [string, string] => entry[1] !== undefined));
+  const response = await h.app.inject({ method: 'GET', url, headers });
+  if (response.statusCode !== 200) return { status: response.statusCode, headers: response.headers, body: JSON.parse(response.body) };
+  assert.match(String(response.headers['content-type']), /^text\/csv/);
+  return { status: 200, headers: response.headers, body: parse(response.body, { bom: true }) as string[][] };
+}
+/** The values of a column of a CSV body, header left out. */
+const csvColumn = (response: ApiResponse, column: string) => {
+  const [header, ...records] = response.body as string[][];
+  const index = header!.indexOf(column);
+  assert.ok(index >= 0, `the CSV has a ${column} column`);
+  return records.map((record) => record[index]!);
+};
+const locationCodes = async (ids: string[]) =>
+  ((await sql('SELECT code FROM locations WHERE id = ANY($1::uuid[]) ORDER BY code', [ids])) as { code: string }[]).map((row) => row.code);
 const isEventStream = (response: ApiResponse) => assert.match(String(response.headers['content-type']), /^text\/event-stream/);
 const sorted = (ids: string[]) => [...ids].sort();
 const idsOf = (response: ApiResponse) => sorted(response.body.items.map((item: { id: string }) => item.id));
@@ -718,6 +736,72 @@ const TABLE: Record<string, Variant[]> = {
       build: ({ where }) => ({ query: `locationId=${at(where)}` }),
       send: (url, credentials) => sendCsv(url, `sku,countedQuantity\n${fx.productSku},3\n`, credentials),
       check: (response) => assert.equal(response.body.movementIds.length, 1),
+    },
+  ],
+  'GET /api/v1/export/products.csv': [
+    {
+      rule: 'catalog read',
+      ok: 200,
+      build: () => ({ query: `q=${encodeURIComponent(fx.productSku)}` }),
+      send: downloadCsv,
+      check: (response) => assert.deepEqual(csvColumn(response, 'sku'), [fx.productSku]),
+    },
+  ],
+  'GET /api/v1/export/stock.csv': [
+    {
+      name: 'the levels it may see',
+      rule: 'stock read',
+      ok: 200,
+      send: downloadCsv,
+      check: async (response, { role }) => {
+        const seen = [...new Set(csvColumn(response, 'location'))].sort();
+        const visible = await locationCodes(visibleTo(role));
+        if (role === 'clerk') assert.deepEqual(seen, visible);
+        else
+          assert.ok(
+            visible.every((code) => seen.includes(code)),
+            'every location is written',
+          );
+      },
+    },
+    {
+      name: 'filtered by location',
+      rule: 'stock read',
+      ok: 200,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ query: `locationId=${at(where)}&asOf=${new Date().toISOString()}` }),
+      send: downloadCsv,
+      check: async (response, { where }) =>
+        assert.deepEqual([...new Set(csvColumn(response, 'location'))], await locationCodes([at(where)])),
+    },
+  ],
+  'GET /api/v1/export/movements.csv': [
+    {
+      name: 'the movements it may see',
+      rule: 'stock read',
+      ok: 200,
+      build: () => ({ query: `productId=${fx.counted}` }),
+      send: downloadCsv,
+      check: (response, { role }) => {
+        const { own, own2, other, arriving } = fx.ledger;
+        assert.deepEqual(
+          sorted(csvColumn(response, 'movementId')),
+          sorted(role === 'clerk' ? [own, own2, arriving] : [own, own2, other, arriving]),
+        );
+      },
+    },
+    {
+      name: 'filtered by location',
+      rule: 'stock read',
+      ok: 200,
+      where: AT_LOCATION,
+      build: ({ where }) => ({ query: `productId=${fx.counted}&locationId=${at(where)}` }),
+      send: downloadCsv,
+      check: (response, { where }) =>
+        assert.deepEqual(
+          sorted(csvColumn(response, 'movementId')),
+          sorted([where === 'own' ? fx.ledger.own : fx.ledger.other, fx.ledger.arriving]),
+        ),
     },
   ],
 };

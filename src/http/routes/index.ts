@@ -25,6 +25,7 @@ import { tokenRoutes } from './tokens.ts';
 import { userRoutes } from './users.ts';
 import { webhookRoutes } from './webhooks.ts';
 import { importRoutes } from './imports.ts';
+import { exportRoutes } from './exports.ts';
 
 // Every route of the versioned API, registered under /api/v1 (src/app.ts). A new resource adds
 // its routes here, and its shared schemas to the list below.
@@ -87,5 +88,6 @@ export async function apiRoutes(
     await resources.register(eventRoutes, { events, streams });
     await resources.register(webhookRoutes, { webhookAllowPrivateNetworks });
     await resources.register(importRoutes, { importMaxBytes });
+    await resources.register(exportRoutes);
   });
 }
