@@ -8,6 +8,8 @@ import { DatabaseConnectionError } from '../db/postgres.ts';
 import { ListenError, serve } from '../server.ts';
 import { EXIT_FAILURE, EXIT_OK, UsageError, onDatabase, type Command, type Options } from './command.ts';
 import { seedDemo } from './seed.ts';
+import { exportCommands } from './exports.ts';
+import { importCommands } from './imports.ts';
 import { userCommands } from './user.ts';
 
 // The \`stockroom\` command line: finds the command the words name, parses its options against its
@@ -51,6 +53,8 @@ const COMMANDS: Command[] = [
     },
   },
   ...userCommands,
+  ...importCommands,
+  ...exportCommands,
 ];
 
 const usageOf = (commands: Command[]) => commands.map((command) => `  ${command.usage}`).join('\n');
